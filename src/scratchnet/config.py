@@ -1,0 +1,142 @@
+"""The typed schema of a run: dataclasses that OmegaConf checks types against, each with
+a ``check()`` of ranges and choices, so a bad value stops the run before any work.
+
+Values live in ``conf/config.yaml``; these classes hold no defaults of their own so the
+YAML stays the one place a default is written. Each check names the dotted key, which is
+also the Hydra override path and the MLflow param name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from omegaconf import MISSING
+
+from .network import ACTIVATIONS
+from .optim import OPTIMIZERS
+
+RNG_KINDS = ("r", "numpy")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+def _require(ok: bool, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: must be {rule}, got {value!r}")
+
+
+def _choice(key: str, value: str, allowed) -> None:
+    _require(value in allowed, key, "one of " + ", ".join(allowed), value)
+
+
+@dataclass
+class DataConfig:
+    n_points: int = MISSING
+    peak: float = MISSING
+    width: float = MISSING
+    noise: float = MISSING
+    rng: str = MISSING
+
+    def check(self) -> None:
+        _require(self.n_points >= 2, "data.n_points", ">= 2", self.n_points)
+        _require(self.width > 0, "data.width", "> 0", self.width)
+        _require(self.noise >= 0, "data.noise", ">= 0", self.noise)
+        _require(abs(self.peak) < 1e6, "data.peak", "finite", self.peak)
+        _choice("data.rng", self.rng, RNG_KINDS)
+
+
+@dataclass
+class ModelConfig:
+    hidden_size: int = MISSING
+    depth: int = MISSING
+    activation: str = MISSING
+    init_scale: float = MISSING
+
+    def check(self) -> None:
+        _require(self.hidden_size >= 1, "model.hidden_size", ">= 1", self.hidden_size)
+        _require(self.depth >= 1, "model.depth", ">= 1", self.depth)
+        _require(0 < self.init_scale < 1e6, "model.init_scale", "> 0 and finite", self.init_scale)
+        _choice("model.activation", self.activation, tuple(ACTIVATIONS))
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = MISSING
+    lr: float = MISSING
+    epochs: int = MISSING
+
+    def check(self) -> None:
+        _require(0 < self.lr < 1e6, "train.lr", "> 0 and finite", self.lr)
+        _require(self.epochs >= 1, "train.epochs", ">= 1", self.epochs)
+        _choice("train.optimizer", self.optimizer, tuple(OPTIMIZERS))
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = MISSING
+    experiment: str = MISSING
+    log_every: int = MISSING
+
+    def check(self) -> None:
+        _require(bool(self.uri.strip()), "tracking.uri", "non-empty", self.uri)
+        _require(bool(self.experiment.strip()), "tracking.experiment", "non-empty",
+                 self.experiment)
+        _require(self.log_every >= 1, "tracking.log_every", ">= 1", self.log_every)
+
+
+@dataclass
+class Config:
+    """One run, fully resolved. ``seed`` alone determines every random draw."""
+
+    seed: int = MISSING
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def check(self) -> None:
+        _require(0 <= self.seed < 2**31, "seed", "in [0, 2^31)", self.seed)
+        for group in (self.data, self.model, self.train, self.tracking):
+            group.check()
+
+
+def flatten(config: Config) -> dict[str, Any]:
+    """Dotted key -> value, e.g. {'model.hidden_size': 16, 'seed': 1, ...}."""
+    flat: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if hasattr(value, "__dataclass_fields__"):
+            flat.update({f"{f.name}.{k}": v for k, v in asdict(value).items()})
+        else:
+            flat[f.name] = value
+    return flat
+
+
+def config_hash(config: Config) -> str:
+    """Identity of what a run computes: every key except ``tracking.*`` (where it is
+    recorded does not change the numbers). 16 hex digits of a SHA-256."""
+    flat = {k: v for k, v in flatten(config).items() if not k.startswith("tracking.")}
+    canonical = json.dumps(flat, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def from_flat(flat: dict[str, Any]) -> Config:
+    """Rebuild a Config from dotted keys (as recorded in MLflow params), with checks."""
+    groups: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}, "tracking": {}}
+    seed = None
+    for key, value in flat.items():
+        if key == "seed":
+            seed = value
+        else:
+            group, _, name = key.partition(".")
+            groups[group][name] = value
+    config = Config(seed=seed, data=DataConfig(**groups["data"]),
+                    model=ModelConfig(**groups["model"]), train=TrainConfig(**groups["train"]),
+                    tracking=TrackingConfig(**groups["tracking"]))
+    config.check()
+    return config

@@ -1,0 +1,105 @@
+"""One run: train the network for a config and record it in MLflow.
+
+``run(config)`` is the single entry the CLI, the sweep jobs, DVC and the tests share.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import yaml
+
+from . import tracking
+from .config import Config, config_hash, flatten
+from .network import predict
+from .plots import fit_figure
+from .training import TrainResult, train_network
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    result: TrainResult
+
+    @property
+    def failure(self) -> str | None:
+        """One line saying why training stopped early, or None."""
+        fit = self.result.fit
+        if fit.diverged_epoch is None:
+            return None
+        return f"diverged at epoch {fit.diverged_epoch}: loss={fit.diverged_value}"
+
+
+def run(config: Config, *, parent_run_id: str | None = None, overrides: Sequence[str] = (),
+        run_name: str | None = None) -> RunOutcome:
+    """Train and record one run. A diverged run ends FAILED with its reason; an interrupted
+    one KILLED; any other error FAILED with the error, which is then re-raised."""
+    client = tracking.open_store(config.tracking.uri)
+    exp_id = tracking.experiment_id(client, config.tracking.experiment, config.tracking.uri)
+    tags = {**tracking.provenance(), tracking.TAG_CONFIG_HASH: config_hash(config),
+            tracking.TAG_OVERRIDES: tracking.dumps_overrides(overrides)}
+    if parent_run_id:
+        tags[tracking.TAG_PARENT] = parent_run_id
+    run_id = tracking.start_run(client, exp_id, run_name or default_run_name(config), tags,
+                                flatten(config))
+    try:
+        result = train_network(config)
+        outcome = RunOutcome(run_id, result)
+        record_result(client, run_id, config, result)
+    except KeyboardInterrupt:
+        tracking.end_run(client, run_id, "KILLED", "interrupted (SIGINT)")
+        raise
+    except BaseException as error:
+        tracking.end_run(client, run_id, "FAILED", f"error: {type(error).__name__}: {error}"[:500])
+        raise
+    tracking.end_run(client, run_id, "FAILED" if outcome.failure else "FINISHED", outcome.failure)
+    return outcome
+
+
+def default_run_name(config: Config) -> str:
+    return (f"h{config.model.hidden_size}-lr{config.train.lr:g}-noise{config.data.noise:g}"
+            f"-seed{config.seed}")
+
+
+def record_result(client, run_id: str, config: Config, result: TrainResult) -> None:
+    """Metrics (loss history at log_every resolution, scalars) and the four artifacts."""
+    losses = result.fit.losses
+    scalars = {"train_seconds": result.train_seconds, "epochs_run": float(len(losses))}
+    if len(losses):
+        scalars.update(initial_mse=result.initial_mse, final_mse=result.final_mse)
+    if not result.diverged:
+        scalars["true_mse"] = result.true_mse
+    tracking.log_metrics(client, run_id, losses, config.tracking.log_every, scalars)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_artifacts(Path(tmp), config, result)
+        tracking.with_retry(client.log_artifacts, run_id, tmp)
+
+
+def write_artifacts(folder: Path, config: Config, result: TrainResult) -> None:
+    """fit.png, history.csv (every epoch), config.yaml (resolved), model.npz (no pickle)."""
+    curve, fit = result.curve, result.fit
+    with np.errstate(all="ignore"):
+        y_fit = predict(fit.params, curve.t[:, None], config.model.activation)[:, 0]
+    with warnings.catch_warnings():  # a diverging loss curve overflows the log axis
+        warnings.simplefilter("ignore", RuntimeWarning)
+        figure = fit_figure(fit.losses, curve, y_fit, title=default_run_name(config))
+        figure.savefig(folder / "fit.png", dpi=100)
+    epochs = np.arange(1, len(fit.losses) + 1)
+    np.savetxt(folder / "history.csv", np.column_stack([epochs, fit.losses]),
+               delimiter=",", header="epoch,loss", comments="", fmt=["%d", "%.17g"])
+    (folder / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    weights = {f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}": p for k, p in enumerate(fit.params)}
+    np.savez(folder / "model.npz", activation=np.array(config.model.activation), **weights)
+
+
+def load_model(path: Path) -> tuple[list[np.ndarray], str]:
+    """Weights [W1, b1, ...] and activation name from a model.npz, without pickle."""
+    with np.load(path, allow_pickle=False) as archive:
+        layers = sum(1 for name in archive.files if name.startswith("W"))
+        params = [archive[f"{kind}{k}"] for k in range(1, layers + 1) for kind in ("W", "b")]
+        return params, str(archive["activation"])

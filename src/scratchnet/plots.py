@@ -1,0 +1,30 @@
+"""Matplotlib figures. Uses the object-oriented API (``Figure``), never pyplot, so no
+GUI backend or global figure state is involved in worker processes."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .data import Curve
+
+
+def fit_figure(losses: np.ndarray, curve: Curve, y_fit: np.ndarray, title: str = "") -> Figure:
+    """The article's two panels: A, training loss (log scale); B, observations, true curve
+    and the network's fit. y_fit: (n_points,) predictions at curve.t."""
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    loss_axes, fit_axes = figure.subplots(1, 2)
+    epochs = np.arange(1, len(losses) + 1)
+    loss_axes.plot(epochs, losses, color="steelblue", linewidth=0.9)
+    loss_axes.set_yscale("log")
+    loss_axes.set(xlabel="Epoch", ylabel="MSE (log scale)", title="A: Training loss")
+    fit_axes.scatter(curve.t, curve.y_obs, color="grey", s=10, label="Observed")
+    fit_axes.plot(curve.t_dense, curve.y_true_dense, color="firebrick", linestyle="--",
+                  linewidth=1.5, label="True curve")
+    fit_axes.plot(curve.t, y_fit, color="steelblue", linewidth=1.5, label="NN fit")
+    fit_axes.set(xlabel="Normalised time", ylabel="Normalised incidence",
+                 title="B: True curve (red) vs NN fit (blue)")
+    fit_axes.legend(frameon=False)
+    if title:
+        figure.suptitle(title)
+    return figure

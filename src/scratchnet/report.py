@@ -1,0 +1,269 @@
+"""The comparison report of a sweep: its runs read back from MLflow into pandas, one row
+per setting aggregated over seeds, plots, written to reports/ and logged to the parent.
+
+``python -m scratchnet.report`` (``scratchnet-report``) rebuilds it for any sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import tracking
+
+SETTING = ["hidden_size", "lr", "noise"]  # what a row compares; seeds are aggregated
+PARAMS = {"hidden_size": "params.model.hidden_size", "lr": "params.train.lr",
+          "noise": "params.data.noise", "seed": "params.seed"}
+
+
+class ReportError(RuntimeError):
+    """Nothing to report on: unknown store, experiment or parent run."""
+
+
+@dataclass
+class Report:
+    runs: pd.DataFrame  # one row per child run: setting, seed, status, metrics
+    summary: pd.DataFrame  # one row per setting, sorted by mean true_mse
+    figures: dict[str, Figure]  # file name -> figure
+    parent_run_id: str
+
+    @property
+    def best(self) -> pd.Series | None:
+        finished = self.summary.dropna(subset=["true_mse_mean"])
+        return finished.iloc[0] if len(finished) else None
+
+    def console_text(self) -> str:
+        lines = [f"Sweep {self.parent_run_id}: {len(self.runs)} runs, "
+                 f"{len(self.summary)} settings (mean and sd over seeds)", "",
+                 self.summary.to_string(index=False, float_format=lambda v: f"{v:.6f}"), ""]
+        best = self.best
+        if best is not None:
+            lines.append(f"Best setting: hidden_size={int(best.hidden_size)} lr={best.lr:g} "
+                         f"noise={best.noise:g}  true_mse={best.true_mse_mean:.6f} "
+                         f"(sd {best.true_mse_sd:.6f}, {int(best.finished)} seeds)")
+        diverged = self.runs[self.runs.outcome == "diverged"]
+        if len(diverged):
+            lines.append(f"Diverged runs: {len(diverged)} ("
+                         + ", ".join(sorted(set(diverged.setting_label))) + ")")
+        return "\n".join(lines)
+
+
+def sweep_runs(uri: str, exp_id: str, parent_id: str) -> pd.DataFrame:
+    """The children of a parent run, read with mlflow.search_runs, one row per run."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)  # search_runs reads the store of the fluent API
+    raw = mlflow.search_runs(experiment_ids=[exp_id], output_format="pandas",
+                             filter_string=f"tags.`{tracking.TAG_PARENT}` = '{parent_id}'")
+    if raw.empty:
+        return pd.DataFrame(columns=["run_id", *SETTING, "seed", "outcome", "final_mse",
+                                     "true_mse", "setting_label"])
+    runs = pd.DataFrame({"run_id": raw["run_id"]})
+    for name, column in PARAMS.items():
+        runs[name] = pd.to_numeric(raw[column])
+    failure = raw.get(f"tags.{tracking.TAG_FAILURE}", pd.Series("", index=raw.index)).fillna("")
+    runs["outcome"] = np.select(
+        [raw["status"] == "FINISHED", failure.str.startswith("diverged")],
+        ["finished", "diverged"], default="crashed")
+    for metric in ("final_mse", "true_mse"):
+        runs[metric] = pd.to_numeric(raw.get(f"metrics.{metric}"))
+    runs.loc[runs.outcome != "finished", ["final_mse", "true_mse"]] = np.nan
+    runs["setting_label"] = [f"h={h:g} lr={lr:g} noise={n:g}"
+                             for h, lr, n in zip(runs.hidden_size, runs.lr, runs.noise)]
+    return runs.sort_values(SETTING + ["seed"]).reset_index(drop=True)
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting: run counts by outcome, mean and sd over seeds of the metrics
+    (finished runs only), sorted by mean true_mse (settings with no finished run last)."""
+    grouped = runs.groupby(SETTING)
+    summary = pd.DataFrame({
+        "finished": grouped.outcome.apply(lambda s: int((s == "finished").sum())),
+        "diverged": grouped.outcome.apply(lambda s: int((s == "diverged").sum())),
+        "crashed": grouped.outcome.apply(lambda s: int((s == "crashed").sum())),
+    })
+    for metric in ("true_mse", "final_mse"):
+        summary[f"{metric}_mean"] = grouped[metric].mean()
+        summary[f"{metric}_sd"] = grouped[metric].std(ddof=1)
+    summary = summary.reset_index()
+    summary["hidden_size"] = summary["hidden_size"].astype(int)
+    return summary.sort_values(["true_mse_mean", *SETTING], na_position="last").reset_index(drop=True)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.6g}"
+        return str(value)
+
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def mse_vs_lr_figure(summary: pd.DataFrame) -> Figure:
+    """true_mse (top) and final_mse (bottom) against learning rate: a line per hidden size,
+    a column per noise level, error bars of one sd over seeds."""
+    noises = sorted(summary.noise.unique())
+    figure = Figure(figsize=(5 * len(noises), 7), layout="constrained")
+    axes = figure.subplots(2, len(noises), squeeze=False, sharex=True)
+    for col, noise in enumerate(noises):
+        at_noise = summary[summary.noise == noise]
+        for row, metric in enumerate(("true_mse", "final_mse")):
+            ax = axes[row][col]
+            for hidden, line in at_noise.groupby("hidden_size"):
+                line = line.sort_values("lr")
+                ax.errorbar(line.lr, line[f"{metric}_mean"], yerr=line[f"{metric}_sd"],
+                            marker="o", capsize=3, label=f"hidden_size={hidden}")
+            ax.set(xscale="log", yscale="log", title=f"{metric}, noise={noise:g}",
+                   xlabel="learning rate" if row == 1 else "", ylabel=metric)
+            ax.legend(fontsize="small", frameon=False)
+    return figure
+
+
+def heatmap_figure(summary: pd.DataFrame) -> Figure:
+    """Mean true_mse over seeds on a hidden-size x learning-rate grid, a panel per noise."""
+    noises = sorted(summary.noise.unique())
+    figure = Figure(figsize=(5 * len(noises), 4), layout="constrained")
+    axes = figure.subplots(1, len(noises), squeeze=False)[0]
+    for ax, noise in zip(axes, noises):
+        grid = heatmap_grid(summary, noise)
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
+        ax.set_xticks(range(len(grid.columns)), [f"{v:g}" for v in grid.columns])
+        ax.set_yticks(range(len(grid.index)), [str(v) for v in grid.index])
+        ax.set(xlabel="learning rate", ylabel="hidden size", title=f"mean true_mse, noise={noise:g}")
+        for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+            ax.text(j, i, "diverged" if np.isnan(value) else f"{value:.4f}", ha="center",
+                    va="center", color="white", fontsize="small")
+        figure.colorbar(image, ax=ax)
+    return figure
+
+
+def heatmap_grid(summary: pd.DataFrame, noise: float) -> pd.DataFrame:
+    """Mean true_mse at one noise level: rows hidden_size, columns lr (ascending)."""
+    at_noise = summary[summary.noise == noise]
+    return at_noise.pivot(index="hidden_size", columns="lr", values="true_mse_mean").sort_index()
+
+
+def loss_curves_figure(histories: dict[str, list[tuple[str, pd.DataFrame]]]) -> Figure:
+    """Loss curves of the best and worst settings, every seed, overlaid on a log scale.
+    histories: label -> [(run label, DataFrame with step, value)]."""
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    ax = figure.subplots()
+    for (label, runs), color in zip(histories.items(), ("tab:blue", "tab:red")):
+        for k, (run_label, history) in enumerate(runs):
+            ax.plot(history.step, history.value, color=color, alpha=0.8, linewidth=1,
+                    label=label if k == 0 else None)
+    ax.set(yscale="log", xlabel="epoch", ylabel="loss (MSE, log scale)",
+           title="Loss curves: best vs worst setting (all seeds)")
+    ax.legend(frameon=False)
+    return figure
+
+
+def loss_histories(client, runs: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    ranked = summary.dropna(subset=["true_mse_mean"])
+    if ranked.empty:
+        return {}
+    picks = {"best": ranked.iloc[0], "worst": ranked.iloc[-1]}
+    histories = {}
+    for name, row in picks.items():
+        chosen = runs[(runs.hidden_size == row.hidden_size) & (runs.lr == row.lr)
+                      & (runs.noise == row.noise) & (runs.outcome == "finished")]
+        label = f"{name}: {chosen.setting_label.iloc[0]}"
+        histories[label] = [(f"seed {int(r.seed)}", metric_history(client, r.run_id, "loss"))
+                            for r in chosen.itertuples()]
+    return histories
+
+
+def metric_history(client, run_id: str, key: str) -> pd.DataFrame:
+    points = tracking.with_retry(client.get_metric_history, run_id, key)
+    return pd.DataFrame({"step": [p.step for p in points], "value": [p.value for p in points]}
+                        ).sort_values("step")
+
+
+def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
+                 log_to_parent: bool = True) -> Report:
+    """Read the sweep back, write reports/ and log the same files to the parent run."""
+    runs = sweep_runs(client.tracking_uri, exp_id, parent_id)
+    summary = summarise(runs) if len(runs) else pd.DataFrame(columns=[*SETTING, "true_mse_mean"])
+    figures: dict[str, Figure] = {}
+    if len(runs):
+        figures["mse_vs_lr.png"] = mse_vs_lr_figure(summary)
+        figures["heatmap_true_mse.png"] = heatmap_figure(summary)
+        histories = loss_histories(client, runs, summary)
+        if histories:
+            figures["loss_best_worst.png"] = loss_curves_figure(histories)
+    report = Report(runs, summary, figures, parent_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_report(report, out_dir)
+    if log_to_parent:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_report(report, Path(tmp))
+            tracking.with_retry(client.log_artifacts, parent_id, tmp, "report")
+    return report
+
+
+def write_report(report: Report, folder: Path) -> None:
+    report.summary.to_csv(folder / "sweep_summary.csv", index=False)
+    (folder / "sweep_summary.md").write_text(
+        f"# Sweep {report.parent_run_id}\n\n{len(report.runs)} runs; mean and sd over seeds, "
+        "sorted by mean true_mse.\n\n" + markdown_table(report.summary))
+    for name, figure in report.figures.items():
+        figure.savefig(folder / name, dpi=100)
+
+
+def latest_sweep(client, exp_id: str) -> str:
+    runs = tracking.with_retry(client.search_runs, [exp_id],
+                               f"tags.`{tracking.TAG_SWEEP_KEY}` LIKE '%'", max_results=1,
+                               order_by=["attributes.start_time DESC"])
+    if not runs:
+        raise ReportError(f"experiment {exp_id} has no sweep (parent) runs")
+    return runs[0].info.run_id
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scratchnet-report", description=__doc__)
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    parser.add_argument("--experiment", default="scratchnet")
+    parser.add_argument("--parent-run-id", help="the sweep's parent run (default: latest sweep)")
+    parser.add_argument("--out", default="reports", type=Path, help="output folder")
+    args = parser.parse_args(argv)
+    try:
+        if tracking.sqlite_path(args.tracking_uri) and not tracking.sqlite_path(args.tracking_uri).exists():
+            raise ReportError(f"no MLflow store at {args.tracking_uri}")
+        client = tracking.open_store(args.tracking_uri)
+        experiment = client.get_experiment_by_name(args.experiment)
+        if experiment is None:
+            raise ReportError(f"--experiment: no experiment named {args.experiment!r} "
+                              f"in {args.tracking_uri}")
+        exp_id = experiment.experiment_id
+        parent_id = args.parent_run_id or latest_sweep(client, exp_id)
+        parent = parent_run(client, exp_id, parent_id)
+        report = build_report(client, exp_id, parent.info.run_id, args.out)
+    except (ReportError, tracking.TrackingError) as error:
+        sys.exit(f"error: {error}")
+    print(report.console_text())
+    print(f"Report written to {args.out}/ and logged to run {parent_id} under report/")
+
+
+def parent_run(client, exp_id: str, run_id: str):
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise ReportError(f"--parent-run-id: no run {run_id!r} in this store") from None
+    if run.info.experiment_id != exp_id:
+        raise ReportError(f"--parent-run-id: run {run_id} is not in experiment {exp_id}")
+    return run
+
+
+if __name__ == "__main__":
+    main()

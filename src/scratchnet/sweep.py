@@ -1,0 +1,270 @@
+"""A Hydra multirun as one MLflow sweep: a parent run made before the jobs fan out,
+resume by config hash, a progress line, and the comparison report at the end.
+
+The callback runs in the launching process; ``run_job`` runs in each joblib worker.
+They talk through two files in the sweep folder: ``sweep.json`` (parent run id, flags),
+written before fan-out, and ``progress.jsonl``, one line appended per finished job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from . import tracking
+from .config import Config, config_hash, flatten
+from .configure import one_line, overrides_config, to_config
+
+SWEEP_FILE, PROGRESS_FILE = "sweep.json", "progress.jsonl"
+
+
+class SweepFailed(RuntimeError):
+    """Some jobs crashed (not diverged); the message names them."""
+
+
+def job_grid(hydra_cfg: DictConfig) -> list[list[str]] | None:
+    """The override list of every job a basic-sweeper multirun will launch, or None when
+    another sweeper (Optuna) chooses the jobs as it goes."""
+    if not str(hydra_cfg.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    arguments = [f"{k}={v}" for k, v in (hydra_cfg.sweeper.params or {}).items()]
+    arguments += list(hydra_cfg.overrides.task)
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def sweep_axes(hydra_cfg: DictConfig) -> dict[str, str]:
+    """Swept key -> its sweep expression, command line over conf/ (as Hydra merges them)."""
+    axes = {str(k): str(v) for k, v in (hydra_cfg.sweeper.params or {}).items()}
+    for override in hydra_cfg.overrides.task:
+        key, _, value = override.partition("=")
+        if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(", "glob(")):
+            axes[key.lstrip("+~")] = value
+    return axes
+
+
+def sweep_key(base: Config, hydra_cfg: DictConfig) -> str:
+    """Identity of a sweep command: the base config (tracking excluded), the sweeper and its
+    axes. The same command run again has the same key, so it resumes the same parent."""
+    axes = {k: v for k, v in sweep_axes(hydra_cfg).items() if not k.startswith("tracking.")}
+    identity = {"base": config_hash(base), "sweeper": str(hydra_cfg.sweeper.get("_target_")),
+                "axes": axes, "n_trials": hydra_cfg.sweeper.get("n_trials")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def sweep_name(axes: dict[str, str]) -> str:
+    return ("sweep " + " ".join(f"{k.split('.')[-1]}={v}" for k, v in axes.items()))[:240]
+
+
+class SweepCallback(Callback):
+    def __init__(self, fresh: bool = False, report_dir: str = "reports") -> None:
+        self.fresh = bool(fresh)
+        self.report_dir = report_dir
+        self._progress: Progress | None = None
+
+    def __getstate__(self) -> dict:
+        # Hydra's joblib launcher pickles the callbacks into every job; the store client and
+        # the progress thread stay in the launching process.
+        return {"fresh": self.fresh, "report_dir": self.report_dir, "_progress": None}
+
+    # Hydra turns an exception raised by a callback into a warning and carries on, so
+    # errors here end the process with one line via SystemExit, which Hydra lets through.
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._start(config)
+        except Exception as error:
+            sys.exit(f"error: {one_line(error)}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._end()
+        except Exception as error:
+            sys.exit(f"error: {one_line(error)}")
+
+    def _start(self, config: DictConfig) -> None:
+        hydra_cfg = config.hydra
+        base = to_config(config)
+        jobs = job_grid(hydra_cfg)
+        for job in jobs or []:  # every job's values checked before anything is written
+            to_config(overrides_config(config, job))
+        client = tracking.open_store(base.tracking.uri)  # created and migrated once, here
+        exp_id = tracking.experiment_id(client, base.tracking.experiment, base.tracking.uri)
+        key, axes = sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg)
+        total = len(jobs) if jobs is not None else int(hydra_cfg.sweeper.get("n_trials") or 0)
+        parent_id = self._resume_or_create_parent(client, exp_id, key, axes, total)
+        sweep_dir = Path(str(hydra_cfg.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps(
+            {"parent_run_id": parent_id, "experiment_id": exp_id, "fresh": self.fresh,
+             "total": total}))
+        self.client, self.exp_id, self.parent_id, self.base = client, exp_id, parent_id, base
+        self._progress = Progress(sweep_dir / PROGRESS_FILE, total)
+        self._progress.start()
+
+    def _resume_or_create_parent(self, client, exp_id: str, key: str, axes: dict[str, str],
+                                 total: int) -> str:
+        parents = [] if self.fresh else tracking.runs_with_tag(
+            client, exp_id, tracking.TAG_SWEEP_KEY, key)
+        if parents:
+            parent_id = parents[0].info.run_id
+            killed = mark_stale_children_killed(client, exp_id, parent_id)
+            tracking.with_retry(client.update_run, parent_id, status="RUNNING")
+            print(f"[sweep] resuming parent run {parent_id}"
+                  + (f"; marked {killed} stale RUNNING runs KILLED" if killed else ""),
+                  file=sys.stderr)
+            return parent_id
+        tags = {**tracking.provenance(), tracking.TAG_SWEEP_KEY: key,
+                "scratchnet.sweep_size": str(total)}
+        return tracking.start_run(client, exp_id, sweep_name(axes), tags,
+                                  {"sweep.grid": json.dumps(axes), "sweep.size": total})
+
+    def _end(self) -> None:
+        from .report import build_report  # pandas and matplotlib: loaded once, at the end
+
+        progress = self._progress
+        progress.stop()
+        summary = progress.read()
+        print(summary.line(time.monotonic() - progress.started), file=sys.stderr)
+        crashed = summary.jobs_with("failed")
+        try:
+            report = build_report(self.client, self.exp_id, self.parent_id, Path(self.report_dir))
+            print(report.console_text())
+        finally:
+            tracking.end_run(self.client, self.parent_id, "FAILED" if crashed else "FINISHED",
+                             f"{len(crashed)} jobs crashed" if crashed else None)
+        uri = self.base.tracking.uri
+        print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
+        print(f"Compare it in the MLflow UI: mlflow ui --backend-store-uri {uri}"
+              if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
+        if crashed:
+            raise SweepFailed(f"{len(crashed)} of {summary.total} jobs crashed: "
+                              + "; ".join(" ".join(job) for job in crashed))
+
+
+def mark_stale_children_killed(client, exp_id: str, parent_id: str) -> int:
+    """Runs a killed sweep left RUNNING under this parent: mark them KILLED."""
+    stale = tracking.runs_with_tag(client, exp_id, tracking.TAG_PARENT, parent_id,
+                                   statuses=("RUNNING",))
+    for run in stale:
+        tracking.end_run(client, run.info.run_id, "KILLED", "left RUNNING by an interrupted sweep")
+    return len(stale)
+
+
+def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
+    """One sweep job, in a worker. Returns the objective (true_mse) for sweepers; a diverged
+    run returns inf, a crashed one nan. Exceptions are recorded, not raised, so one bad job
+    does not abort the sweep; the callback reports crashed jobs at the end."""
+    from threadpoolctl import threadpool_limits
+
+    from .pipeline import run
+
+    info = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
+    progress = Path(sweep_dir) / PROGRESS_FILE
+    try:
+        if not info["fresh"]:
+            client = tracking.open_store(config.tracking.uri)
+            previous = tracking.finished_run(client, info["experiment_id"], config_hash(config))
+            if previous is not None:
+                append_progress(progress, "skipped", overrides, previous.info.run_id)
+                return previous.data.metrics.get("true_mse", math.inf)
+        with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
+            outcome = run(config, parent_run_id=info["parent_run_id"], overrides=overrides)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:
+        append_progress(progress, "failed", overrides, None, f"{type(error).__name__}: {error}")
+        return math.nan
+    status = "diverged" if outcome.failure else "done"
+    append_progress(progress, status, overrides, outcome.run_id)
+    return math.inf if outcome.failure else outcome.result.true_mse
+
+
+def append_progress(path: Path, status: str, overrides: list[str], run_id: str | None,
+                    error: str | None = None) -> None:
+    line = json.dumps({"status": status, "overrides": list(overrides), "run_id": run_id,
+                       "error": error}) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:  # one write of a short line with O_APPEND: atomic between worker processes
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+class Summary:
+    def __init__(self, records: list[dict], total: int):
+        self.records, self.total = records, total
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r["status"] == status)
+
+    def jobs_with(self, status: str) -> list[list[str]]:
+        return [r["overrides"] for r in self.records if r["status"] == status]
+
+    def line(self, elapsed: float) -> str:
+        done = len(self.records)
+        eta = "?"
+        ran = done - self.count("skipped")
+        if 0 < ran and done < self.total:
+            eta = _clock(elapsed / ran * (self.total - done))
+        elif done >= self.total:
+            eta = "0:00"
+        return (f"[sweep] {done}/{self.total or '?'} done, {self.count('skipped')} skipped, "
+                f"{self.count('diverged')} diverged, {self.count('failed')} failed, "
+                f"elapsed {_clock(elapsed)}, ETA {eta}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """A background thread that redraws one progress line from the jobs' progress file."""
+
+    def __init__(self, path: Path, total: int, interval: float = 1.0):
+        self.path, self.total, self.interval = path, total, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.started = time.monotonic()
+        self._tty = sys.stderr.isatty()
+
+    def read(self) -> Summary:
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        return Summary([json.loads(line) for line in lines if line.strip()], self.total)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self._tty:
+            sys.stderr.write("\n")
+
+    def _loop(self) -> None:
+        shown = -1
+        while not self._stop.wait(self.interval):
+            summary = self.read()
+            line = summary.line(time.monotonic() - self.started)
+            if self._tty:  # redraw in place
+                sys.stderr.write("\r" + line)
+                sys.stderr.flush()
+            elif len(summary.records) != shown:  # logs and pipes: a line per change
+                print(line, file=sys.stderr, flush=True)
+            shown = len(summary.records)

@@ -1,0 +1,234 @@
+"""Everything MLflow: the store, runs, batched logging, and finding runs already done.
+
+We use ``MlflowClient`` with explicit run ids rather than the fluent ``mlflow.start_run``
+so no active-run state lives in the process: joblib reuses worker processes between jobs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+import numpy as np
+from filelock import FileLock
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+
+T = TypeVar("T")
+
+TAG_CONFIG_HASH = "scratchnet.config_hash"
+TAG_FAILURE = "scratchnet.failure"  # why a run is FAILED or KILLED, one line
+TAG_OVERRIDES = "scratchnet.overrides"  # the Hydra overrides of the job, JSON list
+TAG_SWEEP_KEY = "scratchnet.sweep_key"  # on a parent run: identity of the sweep command
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own tag: nests a run under its sweep
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; the message names the URI or file."""
+
+
+def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 8, **kwargs: Any) -> T:
+    """Call fn, retrying sqlite's transient 'database is locked' with jittered backoff."""
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:  # MLflow wraps the sqlite error in its own exceptions
+            if "database is locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI (relative to the working directory), else None."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def check_uri(uri: str) -> None:
+    """Fail fast, before any training, on a store that cannot work."""
+    path = sqlite_path(uri)
+    if path is not None:
+        _check_sqlite_file(uri, path)
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    else:
+        raise TrackingError(f"tracking.uri: unsupported {uri!r}; use sqlite:///path/to/mlflow.db "
+                            "or http(s)://host:port of an MLflow server")
+
+
+def _check_sqlite_file(uri: str, path: Path) -> None:
+    if not path.parent.is_dir():
+        raise TrackingError(f"tracking.uri: directory {str(path.parent)!r} does not exist ({uri})")
+    if path.exists():
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+        if header and header != SQLITE_MAGIC:
+            raise TrackingError(f"tracking.uri: {str(path)!r} is not a sqlite database ({uri})")
+        if not os.access(path, os.W_OK):
+            raise TrackingError(f"tracking.uri: {str(path)!r} is not writable ({uri})")
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        raise TrackingError(f"tracking.uri: directory {str(path.parent)!r} is not writable ({uri})")
+
+
+def _check_server(uri: str, timeout: float = 3.0) -> None:
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            response.read()
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingError(f"tracking.uri: no MLflow server answers at {uri} ({reason})") from None
+
+
+def open_store(uri: str) -> MlflowClient:
+    """A client on a checked, fully migrated store.
+
+    Two processes creating a new sqlite store at once both run MLflow's schema migration
+    and one fails ('duplicate column name'); a file lock beside the database makes the
+    first open of a store happen once.
+    """
+    check_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    path = sqlite_path(uri)
+    lock = FileLock(str(path) + ".lock") if path is not None else None
+    try:
+        if lock is not None:
+            with lock:
+                client.search_experiments(max_results=1)  # creates and migrates the schema
+        else:
+            client.search_experiments(max_results=1)
+    except Exception as error:
+        raise TrackingError(f"tracking.uri: cannot open store {uri}: {_first_line(error)}") from None
+    return client
+
+
+def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    """Id of the named experiment, created on first use (artifacts beside a sqlite file)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    path = sqlite_path(uri)
+    location = None  # a server chooses its own artifact store
+    if path is not None:  # keep artifacts beside the database: mlruns/<experiment>/<run>/
+        folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        location = (path.resolve().parent / "mlruns" / folder).as_uri()
+    try:
+        return with_retry(client.create_experiment, name, artifact_location=location)
+    except Exception:  # another process created it between our lookup and create
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def start_run(client: MlflowClient, exp_id: str, name: str, tags: dict[str, str],
+              params: dict[str, Any]) -> str:
+    run = with_retry(client.create_run, exp_id, run_name=name, tags=tags)
+    log_params(client, run.info.run_id, params)
+    return run.info.run_id
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    items = [Param(key, str(value)) for key, value in params.items()]
+    for start in range(0, len(items), 100):  # MLflow's limit of params per batch
+        with_retry(client.log_batch, run_id, params=items[start:start + 100])
+
+
+def history_steps(epochs_run: int, log_every: int) -> list[int]:
+    """1-based epochs to log: the first, every log_every-th, and the last."""
+    steps = {1, epochs_run} | set(range(log_every, epochs_run + 1, log_every))
+    return sorted(s for s in steps if 1 <= s <= epochs_run)
+
+
+def log_metrics(client: MlflowClient, run_id: str, losses: np.ndarray, log_every: int,
+                scalars: dict[str, float]) -> None:
+    """The loss history (step = epoch) and the scalar metrics, in batched calls:
+    one log_metric call per epoch costs ~4 ms, a batch of 1000 about the same as one."""
+    now = int(time.time() * 1000)
+    metrics = [Metric("loss", float(losses[step - 1]), now, step)
+               for step in history_steps(len(losses), log_every)]
+    metrics += [Metric(key, float(value), now, 0) for key, value in scalars.items()
+                if np.isfinite(value)]
+    for start in range(0, len(metrics), _BATCH):
+        with_retry(client.log_batch, run_id, metrics=metrics[start:start + _BATCH])
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    with_retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, reason: str | None = None) -> None:
+    """Close a run as FINISHED, FAILED or KILLED, recording the reason first."""
+    if reason:
+        set_tags(client, run_id, {TAG_FAILURE: reason})
+    with_retry(client.set_terminated, run_id, status)
+
+
+def runs_with_tag(client: MlflowClient, exp_id: str, key: str, value: str,
+                  statuses: Iterable[str] | None = None) -> list:
+    """Runs of the experiment whose tag ``key`` equals ``value``, newest first, optionally
+    only those in the given statuses (filtered here: MLflow's search has no IN on status)."""
+    query = f"tags.`{key}` = '{value}'"
+    runs, token = [], None
+    while True:
+        page = with_retry(client.search_runs, [exp_id], query, max_results=1000,
+                          order_by=["attributes.start_time DESC"], page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    wanted = set(statuses or ())
+    return [run for run in runs if not wanted or run.info.status in wanted]
+
+
+def finished_run(client: MlflowClient, exp_id: str, config_hash: str):
+    """A FINISHED run (or one that diverged: a result too) with this config, else None."""
+    for run in runs_with_tag(client, exp_id, TAG_CONFIG_HASH, config_hash,
+                             statuses=("FINISHED", "FAILED")):
+        if run.info.status == "FINISHED" or run.data.tags.get(TAG_FAILURE, "").startswith("diverged"):
+            return run
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+@functools.lru_cache(maxsize=None)
+def provenance() -> dict[str, str]:
+    """Where the code came from: git commit and dirtiness of scratchnet's own checkout,
+    and the versions of Python, numpy and scratchnet (tags, never environment values)."""
+    import platform
+
+    from . import __version__
+
+    tags = {"scratchnet.version": __version__, "python_version": platform.python_version(),
+            "numpy_version": np.__version__, "mlflow.source.name": "scratchnet.train",
+            "mlflow.source.type": "LOCAL"}
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], check=True,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "-C", str(source), "status", "--porcelain",
+                                 "--untracked-files=no"], check=True, capture_output=True,
+                                text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return tags  # not a git checkout (an installed wheel): no commit to record
+    tags["mlflow.source.git.commit"] = commit
+    tags["scratchnet.git_dirty"] = str(bool(status.strip())).lower()
+    return tags
+
+
+def dumps_overrides(overrides: Iterable[str]) -> str:
+    return json.dumps(list(overrides))

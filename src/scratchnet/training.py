@@ -1,0 +1,102 @@
+"""The training loop and the one function that turns a config into a trained network.
+
+Imports numpy and the math modules only; the config arrives as a plain dataclass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .data import Curve, make_curve
+from .network import Params, backward, forward, init_params, layer_shapes, mse, predict
+from .optim import make_optimizer
+from .rrng import RRandom
+
+if TYPE_CHECKING:
+    from .config import Config
+
+
+@dataclass(frozen=True)
+class FitResult:
+    losses: np.ndarray  # (epochs_run,) MSE against the observations, epoch 1 first
+    params: Params  # the weights after the last finite epoch's update
+    diverged_epoch: int | None = None  # 1-based epoch whose loss was not finite
+    diverged_value: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    curve: Curve
+    fit: FitResult
+    true_mse: float  # trained network against the noise-free curve on the dense grid
+    train_seconds: float  # wall time of the training loop alone
+
+    @property
+    def diverged(self) -> bool:
+        return self.fit.diverged_epoch is not None
+
+    @property
+    def initial_mse(self) -> float:
+        return float(self.fit.losses[0])
+
+    @property
+    def final_mse(self) -> float:
+        return float(self.fit.losses[-1])
+
+
+def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
+        activation: str) -> FitResult:
+    """Full-batch training. x, y: (n, 1). The loss of each epoch is the MSE of that epoch's
+    forward pass, before its update, as in the article; a non-finite loss stops training."""
+    losses = np.empty(epochs)
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected, not warned
+        return _fit_loop(params, x, y, optimizer, losses, activation)
+
+
+def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
+              activation: str) -> FitResult:
+    for epoch in range(len(losses)):
+        y_hat, outputs = forward(params, x, activation)
+        loss = mse(y_hat, y)
+        if not np.isfinite(loss):
+            return FitResult(losses[:epoch].copy(), params, epoch + 1, loss)
+        losses[epoch] = loss
+        params = optimizer.update(params, backward(params, outputs, y_hat, y, activation))
+    return FitResult(losses, params)
+
+
+def random_streams(seed: int, kind: str) -> tuple[Callable[[int], np.ndarray], Callable[[int], np.ndarray]]:
+    """Two functions k -> k standard normals: one for the data noise, one for the weights.
+
+    ``r``: one R stream shared in the article's order (noise first, then weights), so
+    ``set.seed(seed)`` in R gives the same numbers. ``numpy``: independent Generator
+    streams spawned from the seed, so the data does not change with the network size.
+    """
+    if kind == "r":
+        stream = RRandom(seed)
+        return stream.rnorm, stream.rnorm
+    data_seed, init_seed = np.random.SeedSequence(seed).spawn(2)
+    data_gen, init_gen = np.random.default_rng(data_seed), np.random.default_rng(init_seed)
+    return data_gen.standard_normal, init_gen.standard_normal
+
+
+def train_network(config: Config) -> TrainResult:
+    """Data, initial weights and training, all determined by the config."""
+    draw_noise, draw_weights = random_streams(config.seed, config.data.rng)
+    curve = make_curve(draw_noise(config.data.n_points), config.data.peak,
+                       config.data.width, config.data.noise)
+    params = init_params(layer_shapes(config.model.hidden_size, config.model.depth),
+                         draw_weights, config.model.init_scale)
+    optimizer = make_optimizer(config.train.optimizer, config.train.lr)
+    start = time.perf_counter()
+    result = fit(params, curve.t[:, None], curve.y_obs[:, None], optimizer,
+                 config.train.epochs, config.model.activation)
+    seconds = time.perf_counter() - start
+    with np.errstate(all="ignore"):  # a diverged network may overflow here; it is scored nan
+        y_dense = predict(result.params, curve.t_dense[:, None], config.model.activation)[:, 0]
+        true_mse = float(np.mean((y_dense - curve.y_true_dense) ** 2))
+    return TrainResult(curve, result, true_mse, seconds)
