@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import random
 import re
@@ -98,6 +99,8 @@ def open_store(uri: str) -> MlflowClient:
     first open of a store happen once.
     """
     check_uri(uri)
+    for noisy in ("mlflow.store.db.utils", "alembic"):  # schema set-up chatter on stderr
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     client = MlflowClient(tracking_uri=uri)
     path = sqlite_path(uri)
     lock = FileLock(str(path) + ".lock") if path is not None else None

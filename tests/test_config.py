@@ -1,0 +1,93 @@
+"""Config validation: each bad value or key stops the run with one line naming the key,
+a non-zero exit, and nothing written to the MLflow store."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import compose_config, run_cli
+from scratchnet.config import ConfigError, config_hash, flatten, from_flat
+from scratchnet.train import main
+
+BAD = [
+    ("model.hidden_size=0", "model.hidden_size"),
+    ("model.hidden_size=1.5", "model.hidden_size"),
+    ("model.depth=0", "model.depth"),
+    ("model.init_scale=0", "model.init_scale"),
+    ("train.lr=0", "train.lr"),
+    ("train.lr=-0.1", "train.lr"),
+    ("data.noise=-0.01", "data.noise"),
+    ("train.epochs=0", "train.epochs"),
+    ("train.epochs=abc", "train.epochs"),
+    ("data.n_points=1", "data.n_points"),
+    ("data.width=0", "data.width"),
+    ("tracking.log_every=0", "tracking.log_every"),
+    ("model.activation=softmax", "model.activation"),
+    ("train.optimizer=rmsprop", "train.optimizer"),
+    ("data.rng=python", "data.rng"),
+    ("seed=-1", "seed"),
+    ("seed=abc", "seed"),
+    ("model.foo=1", "model.foo"),
+    ("+model.foo=1", "model.foo"),
+    ("+extra=1", "extra"),
+    ("model.hidden_size=[1", "model.hidden_size"),
+]
+
+
+def run_main_in_process(args, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["scratchnet-train", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code
+
+
+@pytest.mark.parametrize("override,key", BAD)
+def test_bad_value_is_one_line_naming_the_key_and_writes_nothing(override, key, tmp_path,
+                                                                 monkeypatch, capsys):
+    store = tmp_path / "mlflow.db"
+    code = run_main_in_process([override, f"tracking.uri=sqlite:///{store}"], monkeypatch, tmp_path)
+    message = str(code)
+    assert code not in (0, None)
+    assert message.startswith("error: ") and "\n" not in message and key in message
+    assert "Traceback" not in capsys.readouterr().err
+    assert not store.exists()
+
+
+def test_cli_prints_one_line_and_exits_nonzero(tmp_path):
+    result = run_cli(["model.hidden_size=0", f"tracking.uri=sqlite:///{tmp_path}/m.db"], tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: model.hidden_size: must be >= 1, got 0"]
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_hash_ignores_tracking_and_changes_with_anything_else():
+    base = compose_config(["train.epochs=5"])
+    elsewhere = compose_config(["train.epochs=5", "tracking.uri=sqlite:///elsewhere.db",
+                                "tracking.experiment=other", "tracking.log_every=7"])
+    assert config_hash(base) == config_hash(elsewhere)
+    assert config_hash(base) != config_hash(compose_config(["train.epochs=6"]))
+
+
+def test_flat_params_round_trip():
+    config = compose_config(["model.hidden_size=7", "train.optimizer=adam"])
+    flat = {k: str(v) for k, v in flatten(config).items()}  # as MLflow stores params
+    rebuilt = from_flat({k: type(v)(flat[k]) for k, v in flatten(config).items()})
+    assert rebuilt == config
+
+
+def test_checks_run_on_rebuilt_configs_too():
+    flat = flatten(compose_config())
+    flat["train.lr"] = -1.0
+    with pytest.raises(ConfigError, match="train.lr"):
+        from_flat(flat)
+
+
+def test_every_public_override_path_exists():
+    keys = set(flatten(compose_config()))
+    assert keys == {"seed", "data.n_points", "data.peak", "data.width", "data.noise", "data.rng",
+                    "model.hidden_size", "model.depth", "model.activation", "model.init_scale",
+                    "train.optimizer", "train.lr", "train.epochs", "tracking.uri",
+                    "tracking.experiment", "tracking.log_every"}

@@ -1,0 +1,109 @@
+"""End to end: one run into a real MLflow store under tmp_path, read back with MlflowClient."""
+
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from conftest import compose_config, run_cli
+from scratchnet.config import config_hash, flatten
+from scratchnet.network import predict
+from scratchnet.pipeline import load_model, run
+from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, history_steps
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store")
+    config = compose_config([f"tracking.uri=sqlite:///{folder}/mlflow.db", "train.epochs=250",
+                             "tracking.log_every=20"])
+    outcome = run(config, overrides=["train.epochs=250"])
+    client = MlflowClient(config.tracking.uri)
+    return config, outcome, client, client.get_run(outcome.run_id), folder
+
+
+def test_params_are_every_resolved_value_by_dotted_name(recorded):
+    config, _, _, mlflow_run, _ = recorded
+    assert mlflow_run.data.params == {k: str(v) for k, v in flatten(config).items()}
+
+
+def test_tags(recorded):
+    config, _, _, mlflow_run, _ = recorded
+    tags = mlflow_run.data.tags
+    assert tags[TAG_CONFIG_HASH] == config_hash(config)
+    assert tags["scratchnet.overrides"] == '["train.epochs=250"]'
+    assert tags["numpy_version"] == np.__version__
+    assert mlflow_run.info.status == "FINISHED"
+
+
+def test_loss_history_at_log_every_with_first_and_last_epoch(recorded):
+    _, outcome, client, _, _ = recorded
+    history = client.get_metric_history(outcome.run_id, "loss")
+    steps = [point.step for point in history]
+    assert steps == [1] + list(range(20, 250, 20)) + [250] == history_steps(250, 20)
+    losses = outcome.result.fit.losses
+    assert [point.value for point in history] == [losses[s - 1] for s in steps]
+
+
+def test_scalar_metrics(recorded):
+    _, outcome, _, mlflow_run, _ = recorded
+    metrics = mlflow_run.data.metrics
+    result = outcome.result
+    assert metrics["initial_mse"] == result.fit.losses[0]
+    assert metrics["final_mse"] == result.fit.losses[-1]
+    assert metrics["true_mse"] == result.true_mse
+    assert metrics["train_seconds"] > 0
+
+
+def test_artifacts(recorded, tmp_path):
+    config, outcome, client, _, _ = recorded
+    names = {a.path for a in client.list_artifacts(outcome.run_id)}
+    assert names == {"fit.png", "history.csv", "config.yaml", "model.npz"}
+    local = Path(client.download_artifacts(outcome.run_id, "", str(tmp_path)))
+    image = matplotlib.image.imread(local / "fit.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 200
+    history = np.loadtxt(local / "history.csv", delimiter=",", skiprows=1)
+    assert history[:, 0].tolist() == list(range(1, 251))
+    assert history[:, 1].tobytes() == outcome.result.fit.losses.tobytes()  # full precision
+    assert yaml.safe_load((local / "config.yaml").read_text())["model"]["hidden_size"] == 16
+    params, activation = load_model(local / "model.npz")  # loads with allow_pickle=False
+    t = outcome.result.curve.t_dense[:, None]
+    np.testing.assert_array_equal(predict(params, t, activation),
+                                  predict(outcome.result.fit.params, t, activation))
+
+
+def test_artifacts_live_beside_the_database(recorded):
+    _, outcome, _, mlflow_run, folder = recorded
+    assert mlflow_run.info.artifact_uri.startswith((folder / "mlruns").as_uri())
+
+
+def test_divergence_is_a_failed_run_with_its_reason(store):
+    config = compose_config([f"tracking.uri={store}", "train.lr=5", "train.epochs=200"])
+    outcome = run(config)
+    assert outcome.result.diverged and outcome.result.fit.diverged_epoch <= 200
+    mlflow_run = MlflowClient(store).get_run(outcome.run_id)
+    assert mlflow_run.info.status == "FAILED"
+    assert mlflow_run.data.tags[TAG_FAILURE].startswith(
+        f"diverged at epoch {outcome.result.fit.diverged_epoch}: loss=")
+    assert np.isfinite(outcome.result.fit.losses).all()
+
+
+def test_cli_default_run_prints_the_article_numbers(tmp_path):
+    result = run_cli([], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["Initial MSE: 0.423582", "Final MSE:   0.034461"]
+    assert any(line.startswith("MLflow run:") for line in lines)
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.stdout
+    assert (tmp_path / "mlflow.db").exists()
+
+
+def test_cli_divergence_is_one_line_and_nonzero(tmp_path):
+    result = run_cli(["train.lr=5", "train.epochs=200", f"tracking.uri=sqlite:///{tmp_path}/m.db"],
+                     tmp_path)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: training diverged at epoch ")
