@@ -48,7 +48,7 @@ class Report:
         if best is not None:
             lines.append(f"Best setting: hidden_size={int(best.hidden_size)} lr={best.lr:g} "
                          f"noise={best.noise:g}  true_mse={best.true_mse_mean:.6f} "
-                         f"(sd {best.true_mse_sd:.6f}, {int(best.finished)} seeds)")
+                         f"(sd {best.true_mse_sd:.6f} over {int(best.finished)} finished seeds)")
         diverged = self.runs[self.runs.outcome == "diverged"]
         if len(diverged):
             lines.append(f"Diverged runs: {len(diverged)} ("
@@ -141,9 +141,13 @@ def heatmap_figure(summary: pd.DataFrame) -> Figure:
         ax.set_xticks(range(len(grid.columns)), [f"{v:g}" for v in grid.columns])
         ax.set_yticks(range(len(grid.index)), [str(v) for v in grid.index])
         ax.set(xlabel="learning rate", ylabel="hidden size", title=f"mean true_mse, noise={noise:g}")
-        for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
-            ax.text(j, i, "diverged" if np.isnan(value) else f"{value:.4f}", ha="center",
-                    va="center", color="white", fontsize="small")
+        values = grid.to_numpy(dtype=float)
+        middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
+        for (i, j), value in np.ndenumerate(values):
+            # dark text on the light (low) end of viridis_r, white on the dark end
+            ax.text(j, i, "no finished run" if np.isnan(value) else f"{value:.4f}",
+                    ha="center", va="center", fontsize="small",
+                    color="black" if np.isnan(value) or value < middle else "white")
         figure.colorbar(image, ax=ax)
     return figure
 

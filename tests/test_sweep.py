@@ -1,0 +1,139 @@
+"""A small real sweep: Hydra multirun, joblib with 2 workers, a fresh sqlite store.
+
+2 hidden sizes x 2 learning rates x 1 noise x 2 seeds = 8 runs of 200 epochs."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import compose_config, run_cli, store_uri
+from scratchnet.config import config_hash
+from scratchnet.pipeline import run
+from scratchnet.report import heatmap_grid
+from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT, TAG_SWEEP_KEY
+
+GRID = ["model.hidden_size=4,16", "train.lr=0.05,0.1", "data.noise=0.06", "seed=1,2",
+        "train.epochs=200", "tracking.log_every=25", "hydra.launcher.n_jobs=2"]
+
+
+def sweep(folder: Path, *extra: str):
+    return run_cli(["--multirun", *GRID, f"tracking.uri={store_uri(folder)}", *extra], folder)
+
+
+def all_runs(uri: str):
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("scratchnet")
+    return client, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    first = sweep(folder)
+    assert first.returncode == 0, first.stderr
+    client, runs = all_runs(store_uri(folder))
+    return folder, first, client, runs
+
+
+def test_eight_finished_children_under_one_parent(swept):
+    _, _, client, runs = swept
+    parents = [r for r in runs if TAG_SWEEP_KEY in r.data.tags]
+    children = [r for r in runs if TAG_PARENT in r.data.tags]
+    assert len(parents) == 1 and len(children) == 8 and len(runs) == 9
+    parent = parents[0]
+    assert {c.data.tags[TAG_PARENT] for c in children} == {parent.info.run_id}
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["sweep.size"] == "8"
+    assert len({c.data.tags[TAG_CONFIG_HASH] for c in children}) == 8
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "loss")]
+        assert steps[0] == 1 and steps[-1] == 200 and len(steps) == 9
+
+
+def test_summary_and_progress_are_printed(swept):
+    _, first, _, _ = swept
+    assert "[sweep] 8/8 done, 0 skipped, 0 diverged, 0 failed" in first.stderr
+    assert "Best setting: hidden_size=" in first.stdout
+    assert "mlflow ui --backend-store-uri sqlite:///" in first.stdout
+
+
+def test_report_rows_equal_a_direct_computation(swept):
+    folder, _, client, runs = swept
+    children = [r for r in runs if TAG_PARENT in r.data.tags]
+    direct = pd.DataFrame([{
+        "hidden_size": int(r.data.params["model.hidden_size"]),
+        "lr": float(r.data.params["train.lr"]), "noise": float(r.data.params["data.noise"]),
+        "true_mse": r.data.metrics["true_mse"], "final_mse": r.data.metrics["final_mse"],
+    } for r in children])
+    summary = pd.read_csv(folder / "reports" / "sweep_summary.csv")
+    assert len(summary) == 4
+    assert summary.true_mse_mean.is_monotonic_increasing
+    for row in summary.itertuples():
+        mine = direct[(direct.hidden_size == row.hidden_size) & (direct.lr == row.lr)]
+        assert row.finished == 2 and row.diverged == 0
+        assert row.true_mse_mean == pytest.approx(mine.true_mse.mean(), rel=1e-12)
+        assert row.true_mse_sd == pytest.approx(np.std(mine.true_mse, ddof=1), rel=1e-9)
+        assert row.final_mse_mean == pytest.approx(mine.final_mse.mean(), rel=1e-12)
+        assert row.final_mse_sd == pytest.approx(np.std(mine.final_mse, ddof=1), rel=1e-9)
+    # the heatmap shows exactly these means
+    grid = heatmap_grid(summary, 0.06)
+    for row in summary.itertuples():
+        assert grid.loc[row.hidden_size, row.lr] == row.true_mse_mean
+    markdown = (folder / "reports" / "sweep_summary.md").read_text()
+    assert markdown.count("\n| ") == 5  # header and 4 settings
+
+
+def test_report_files_are_also_artifacts_of_the_parent(swept):
+    folder, _, client, runs = swept
+    parent = next(r for r in runs if TAG_SWEEP_KEY in r.data.tags)
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    expected = {"report/" + p.name for p in (folder / "reports").iterdir()}
+    assert names == expected
+    assert {"report/sweep_summary.csv", "report/sweep_summary.md", "report/mse_vs_lr.png",
+            "report/heatmap_true_mse.png", "report/loss_best_worst.png"} <= names
+
+
+def test_rerun_skips_everything_and_adds_nothing(swept):
+    folder, _, _, runs = swept
+    again = sweep(folder)
+    assert again.returncode == 0, again.stderr
+    assert "[sweep] 8/8 done, 8 skipped, 0 diverged, 0 failed" in again.stderr
+    assert "resuming parent run" in again.stderr
+    _, runs_after = all_runs(store_uri(folder))
+    assert sorted(r.info.run_id for r in runs_after) == sorted(r.info.run_id for r in runs)
+
+
+def test_a_sweep_job_is_bit_identical_to_the_same_config_alone(swept, tmp_path):
+    folder, _, client, runs = swept
+    child = next(r for r in runs if r.data.params.get("model.hidden_size") == "16"
+                 and r.data.params.get("seed") == "2" and r.data.params.get("train.lr") == "0.1")
+    alone = run(compose_config(["model.hidden_size=16", "train.lr=0.1", "data.noise=0.06",
+                                "seed=2", "train.epochs=200", "tracking.log_every=25",
+                                f"tracking.uri={store_uri(tmp_path)}"]))
+    assert config_hash(compose_config(["model.hidden_size=16", "train.lr=0.1", "seed=2",
+                                       "train.epochs=200"])) == child.data.tags[TAG_CONFIG_HASH]
+    path = client.download_artifacts(child.info.run_id, "history.csv", str(tmp_path))
+    in_sweep = np.loadtxt(path, delimiter=",", skiprows=1)[:, 1]
+    assert in_sweep.tobytes() == alone.result.fit.losses.tobytes()
+
+
+def test_diverging_runs_are_failed_results_and_the_sweep_goes_on(tmp_path):
+    result = run_cli(["--multirun", "model.hidden_size=4", "train.lr=0.05,5", "seed=1,2", "data.noise=0.06",
+                      "train.epochs=150", "hydra.launcher.n_jobs=2",
+                      f"tracking.uri={store_uri(tmp_path)}"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 diverged, 0 failed" in result.stderr
+    assert "Diverged runs: 2" in result.stdout
+    _, runs = all_runs(store_uri(tmp_path))
+    children = [r for r in runs if TAG_PARENT in r.data.tags]
+    by_lr = {lr: [c for c in children if c.data.params["train.lr"] == lr] for lr in ("0.05", "5.0")}
+    assert [c.info.status for c in by_lr["0.05"]] == ["FINISHED"] * 2
+    assert [c.info.status for c in by_lr["5.0"]] == ["FAILED"] * 2
+    assert all(c.data.tags[TAG_FAILURE].startswith("diverged at epoch ") for c in by_lr["5.0"])
+    summary = pd.read_csv(tmp_path / "reports" / "sweep_summary.csv")
+    diverged_row = summary[summary.lr == 5.0].iloc[0]
+    assert diverged_row.diverged == 2 and diverged_row.finished == 0
