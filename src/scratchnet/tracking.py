@@ -136,13 +136,15 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
 
 def start_run(client: MlflowClient, exp_id: str, name: str, tags: dict[str, str],
               params: dict[str, Any]) -> str:
+    """Create a run with its tags and params (string values are redacted: see redact)."""
     run = with_retry(client.create_run, exp_id, run_name=name, tags=tags)
     log_params(client, run.info.run_id, params)
     return run.info.run_id
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
-    items = [Param(key, str(value)) for key, value in params.items()]
+    items = [Param(key, redact(value) if isinstance(value, str) else str(value))
+             for key, value in params.items()]
     for start in range(0, len(items), 100):  # MLflow's limit of params per batch
         with_retry(client.log_batch, run_id, params=items[start:start + 100])
 
@@ -233,5 +235,12 @@ def provenance() -> dict[str, str]:
     return tags
 
 
+def redact(text: str) -> str:
+    """A value safe to record: no credentials in URLs, no absolute home path."""
+    text = re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)  # http://user:token@host -> http://host
+    home = os.path.expanduser("~")
+    return text.replace(home, "~") if home not in ("", "/") else text
+
+
 def dumps_overrides(overrides: Iterable[str]) -> str:
-    return json.dumps(list(overrides))
+    return json.dumps([redact(o) for o in overrides])
