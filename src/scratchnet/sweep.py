@@ -8,10 +8,13 @@ written before fan-out, and ``progress.jsonl``, one line appended per finished j
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -51,8 +54,10 @@ def sweep_axes(hydra_cfg: DictConfig) -> dict[str, str]:
     axes = {str(k): str(v) for k, v in (hydra_cfg.sweeper.params or {}).items()}
     for override in hydra_cfg.overrides.task:
         key, _, value = override.partition("=")
-        if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(", "glob(")):
-            axes[key.lstrip("+~")] = value
+        key = key.lstrip("+~")
+        is_sweep = "," in value or value.startswith(("range(", "choice(", "interval(", "tag(", "glob("))
+        if is_sweep or key in axes:  # a single value on the command line pins that axis
+            axes[key] = value
     return axes
 
 
@@ -113,6 +118,8 @@ class SweepCallback(Callback):
         self.client, self.exp_id, self.parent_id, self.base = client, exp_id, parent_id, base
         self._progress = Progress(sweep_dir / PROGRESS_FILE, total)
         self._progress.start()
+        global _active
+        _active = self
 
     def _resume_or_create_parent(self, client, exp_id: str, key: str, axes: dict[str, str],
                                  total: int) -> str:
@@ -154,25 +161,91 @@ class SweepCallback(Callback):
                               + "; ".join(" ".join(job) for job in crashed))
 
 
-def mark_stale_children_killed(client, exp_id: str, parent_id: str) -> int:
+_active: SweepCallback | None = None  # the sweep this process is running, for Ctrl-C
+
+
+def interrupt_active_sweep() -> None:
+    """After Ctrl-C: runs still RUNNING under the sweep's parent, and the parent, KILLED.
+    (Jobs record their own run KILLED when they get the signal; this catches the rest.)"""
+    sweep = _active
+    if sweep is None:
+        return
+    if sweep._progress is not None:
+        sweep._progress.stop()
+    mark_stale_children_killed(sweep.client, sweep.exp_id, sweep.parent_id, "interrupted (SIGINT)")
+    tracking.end_run(sweep.client, sweep.parent_id, "KILLED", "interrupted (SIGINT)")
+
+
+def mark_stale_children_killed(client, exp_id: str, parent_id: str,
+                               reason: str = "left RUNNING by an interrupted sweep") -> int:
     """Runs a killed sweep left RUNNING under this parent: mark them KILLED."""
     stale = tracking.runs_with_tag(client, exp_id, tracking.TAG_PARENT, parent_id,
                                    statuses=("RUNNING",))
     for run in stale:
-        tracking.end_run(client, run.info.run_id, "KILLED", "left RUNNING by an interrupted sweep")
+        tracking.end_run(client, run.info.run_id, "KILLED", reason)
     return len(stale)
 
 
 def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
-    """One sweep job, in a worker. Returns the objective (true_mse) for sweepers; a diverged
-    run returns inf, a crashed one nan. Exceptions are recorded, not raised, so one bad job
-    does not abort the sweep; the callback reports crashed jobs at the end."""
+    """One sweep job, in a joblib worker. Returns the objective (true_mse) for sweepers; a
+    diverged run returns inf, a crashed one nan. Errors are recorded, not raised, so one bad
+    job does not abort the sweep; the callback reports crashed jobs at the end.
+
+    The job itself runs in a child forked from the worker, so a job that kills its process
+    (os._exit, a segfault, the OOM killer) is recorded FAILED instead of breaking the
+    worker pool, which would abort every other job of the sweep.
+    """
+    # Fork-safe store: MLflow's documented switch to a pool that keeps no sqlite connection
+    # open, so a forked child never shares one with the worker.
+    os.environ["MLFLOW_SQLALCHEMYSTORE_POOLCLASS"] = "NullPool"
+    info = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
+    progress = Path(sweep_dir) / PROGRESS_FILE
+    client = tracking.open_store(config.tracking.uri)  # once per worker: children inherit it
+    _prepare_worker()
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_job_process, args=(send, config, overrides, info, progress))
+    child.start()
+    send.close()
+    try:
+        child.join()
+    except KeyboardInterrupt:
+        child.join(timeout=10)  # let it record its run as KILLED
+        raise
+    try:
+        return receive.recv()
+    except EOFError:  # the job process died before answering
+        pass
+    reason = f"job process died with exit code {child.exitcode}"
+    _record_death(client, info, config, reason)
+    append_progress(progress, "failed", overrides, None, reason)
+    return math.nan
+
+
+@functools.lru_cache(maxsize=None)
+def _prepare_worker() -> None:
+    """Once per worker, what every forked job would otherwise pay again: importing the
+    pipeline (matplotlib, MLflow's artifact code) and building matplotlib's text caches."""
+    from . import pipeline  # noqa: F401
+    from .plots import warm_up
+
+    warm_up()
+
+
+def _job_process(send, config: Config, overrides: list[str], info: dict, progress: Path) -> None:
+    """Body of the forked child: skip if done, else run and record; send the objective."""
+    _die_with_parent()
+    try:
+        send.send(_job(config, overrides, info, progress))
+    except KeyboardInterrupt:
+        send.send(math.nan)  # the run is recorded KILLED by pipeline.run; no traceback here
+
+
+def _job(config: Config, overrides: list[str], info: dict, progress: Path) -> float:
     from threadpoolctl import threadpool_limits
 
     from .pipeline import run
 
-    info = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
-    progress = Path(sweep_dir) / PROGRESS_FILE
     try:
         if not info["fresh"]:
             client = tracking.open_store(config.tracking.uri)
@@ -182,14 +255,30 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
                 return previous.data.metrics.get("true_mse", math.inf)
         with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
             outcome = run(config, parent_run_id=info["parent_run_id"], overrides=overrides)
-    except KeyboardInterrupt:
-        raise
     except Exception as error:
         append_progress(progress, "failed", overrides, None, f"{type(error).__name__}: {error}")
         return math.nan
     status = "diverged" if outcome.failure else "done"
     append_progress(progress, status, overrides, outcome.run_id)
     return math.inf if outcome.failure else outcome.result.true_mse
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this job process if its worker dies, so no orphan trains on."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _record_death(client, info: dict, config: Config, reason: str) -> None:
+    """Mark the RUNNING run the dead job process left under this sweep as FAILED."""
+    for run in tracking.runs_with_tag(client, info["experiment_id"], tracking.TAG_CONFIG_HASH,
+                                      config_hash(config), statuses=("RUNNING",)):
+        if run.data.tags.get(tracking.TAG_PARENT) == info["parent_run_id"]:
+            tracking.end_run(client, run.info.run_id, "FAILED", reason)
 
 
 def append_progress(path: Path, status: str, overrides: list[str], run_id: str | None,

@@ -21,6 +21,9 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 from filelock import FileLock
+
+# Our runs send nothing over the network; set MLFLOW_DISABLE_TELEMETRY=false to opt in.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
@@ -64,16 +67,24 @@ def check_uri(uri: str) -> None:
     elif uri.startswith(("http://", "https://")):
         _check_server(uri)
     else:
-        raise TrackingError(f"tracking.uri: unsupported {uri!r}; use sqlite:///path/to/mlflow.db "
+        raise TrackingError(f"tracking.uri: unsupported {strip_credentials(uri)!r}; "
+                            "use sqlite:///path/to/mlflow.db "
                             "or http(s)://host:port of an MLflow server")
 
 
 def _check_sqlite_file(uri: str, path: Path) -> None:
     if not path.parent.is_dir():
         raise TrackingError(f"tracking.uri: directory {str(path.parent)!r} does not exist ({uri})")
+    if path.is_dir():
+        raise TrackingError(f"tracking.uri: {str(path)!r} is a directory, not a sqlite database "
+                            f"({uri})")
     if path.exists():
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_MAGIC))
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(len(SQLITE_MAGIC))
+        except OSError as error:
+            raise TrackingError(f"tracking.uri: cannot read {str(path)!r}: {error.strerror} "
+                                f"({uri})") from None
         if header and header != SQLITE_MAGIC:
             raise TrackingError(f"tracking.uri: {str(path)!r} is not a sqlite database ({uri})")
         if not os.access(path, os.W_OK):
@@ -83,12 +94,16 @@ def _check_sqlite_file(uri: str, path: Path) -> None:
 
 
 def _check_server(uri: str, timeout: float = 3.0) -> None:
+    """GET /health, which MLflow serves without authentication (also behind basic-auth):
+    credentials in the URI are left out of the request and of the message."""
+    address = strip_credentials(uri)
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+        with urllib.request.urlopen(address.rstrip("/") + "/health", timeout=timeout) as response:
             response.read()
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise TrackingError(f"tracking.uri: no MLflow server answers at {uri} ({reason})") from None
+        raise TrackingError(f"tracking.uri: no MLflow server answers at {address} "
+                            f"({reason})") from None
 
 
 def open_store(uri: str) -> MlflowClient:
@@ -111,7 +126,8 @@ def open_store(uri: str) -> MlflowClient:
         else:
             client.search_experiments(max_results=1)
     except Exception as error:
-        raise TrackingError(f"tracking.uri: cannot open store {uri}: {_first_line(error)}") from None
+        raise TrackingError(f"tracking.uri: cannot open store {strip_credentials(uri)}: "
+                            f"{_first_line(error)}") from None
     return client
 
 
@@ -235,9 +251,14 @@ def provenance() -> dict[str, str]:
     return tags
 
 
+def strip_credentials(text: str) -> str:
+    """http://user:token@host -> http://host, anywhere in text."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
+
+
 def redact(text: str) -> str:
     """A value safe to record: no credentials in URLs, no absolute home path."""
-    text = re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)  # http://user:token@host -> http://host
+    text = strip_credentials(text)
     home = os.path.expanduser("~")
     return text.replace(home, "~") if home not in ("", "/") else text
 

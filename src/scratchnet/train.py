@@ -80,6 +80,9 @@ def main() -> None:
             SweepFailed) as error:
         sys.exit(f"error: {one_line(error)}")
     except KeyboardInterrupt:
+        from .sweep import interrupt_active_sweep
+
+        interrupt_active_sweep()
         sys.exit("interrupted: runs in flight were recorded as KILLED")
 
 
