@@ -38,4 +38,14 @@ def run_cli(args: list[str], cwd: Path, module: str = "scratchnet.train", timeou
     """Run one of our entry points in a real subprocess, as a user would."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
+                          capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+
+
+def start_sweep(folder: Path, *args: str) -> subprocess.Popen:
+    """A sweep in the background, in its own process group (so tests can signal all of it),
+    with tests/ on the path for the fault-injection callbacks."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "scratchnet.train", "--multirun", *args,
+               f"tracking.uri={store_uri(folder)}"]
+    return subprocess.Popen(command, cwd=folder, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

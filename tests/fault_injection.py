@@ -20,7 +20,8 @@ class DieInJob(Callback):
     def on_job_start(self, config, **kwargs) -> None:
         from scratchnet import training
 
-        original = training._fit_loop
+        # the worker runs several jobs: always wrap the real loop, not a previous wrapper
+        original = training.__dict__.setdefault("_real_fit_loop", training._fit_loop)
         chosen = self.when in list(config.hydra.overrides.task)
 
         def fit_loop(params, x, y, optimizer, losses, activation):

@@ -6,6 +6,7 @@ so no active-run state lives in the process: joblib reuses worker processes betw
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -116,18 +117,14 @@ def open_store(uri: str) -> MlflowClient:
     check_uri(uri)
     for noisy in ("mlflow.store.db.utils", "alembic"):  # schema set-up chatter on stderr
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    client = MlflowClient(tracking_uri=uri)
     path = sqlite_path(uri)
-    lock = FileLock(str(path) + ".lock") if path is not None else None
+    lock = FileLock(str(path) + ".lock") if path is not None else contextlib.nullcontext()
     try:
-        if lock is not None:
-            with lock:
-                client.search_experiments(max_results=1)  # creates and migrates the schema
-        else:
+        with lock:  # MlflowClient() builds the store, creating and migrating its schema
+            client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as error:
-        raise TrackingError(f"tracking.uri: cannot open store {strip_credentials(uri)}: "
-                            f"{_first_line(error)}") from None
+        raise TrackingError(f"tracking.uri: cannot open store {uri}: {_first_line(error)}") from None
     return client
 
 
