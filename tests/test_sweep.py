@@ -137,3 +137,53 @@ def test_diverging_runs_are_failed_results_and_the_sweep_goes_on(tmp_path):
     summary = pd.read_csv(tmp_path / "reports" / "sweep_summary.csv")
     diverged_row = summary[summary.lr == 5.0].iloc[0]
     assert diverged_row.diverged == 2 and diverged_row.finished == 0
+
+
+def test_every_report_figure_shows_what_the_runs_say(swept, tmp_path):
+    """The plotted numbers, read back off the matplotlib artists, equal a computation made
+    directly from the runs in the store."""
+    from scratchnet.report import build_report
+
+    folder, _, client, runs = swept
+    parent = next(r for r in runs if TAG_SWEEP_KEY in r.data.tags)
+    report = build_report(client, parent.info.experiment_id, parent.info.run_id, tmp_path,
+                          log_to_parent=False)
+    children = [r for r in runs if TAG_PARENT in r.data.tags]
+
+    def direct(metric, hidden, lr):
+        values = [r.data.metrics[metric] for r in children
+                  if r.data.params["model.hidden_size"] == str(hidden)
+                  and float(r.data.params["train.lr"]) == lr]
+        return np.mean(values), np.std(values, ddof=1)
+
+    # mse_vs_lr: row 0 true_mse, row 1 final_mse; one errorbar line per hidden size
+    axes = report.figures["mse_vs_lr.png"].axes
+    for ax, metric in ((axes[0], "true_mse"), (axes[1], "final_mse")):
+        containers = ax.containers
+        assert len(containers) == 2  # hidden sizes 4 and 16
+        for container, hidden in zip(containers, (4, 16)):
+            line = container.lines[0]
+            for lr, plotted in zip(line.get_xdata(), line.get_ydata()):
+                mean, sd = direct(metric, hidden, lr)
+                assert plotted == pytest.approx(mean, rel=1e-12)
+            bar_segments = container.lines[2][0].get_segments()
+            for (lr_low, low), (_, high) in bar_segments:
+                mean, sd = direct(metric, hidden, lr_low)
+                assert high - low == pytest.approx(2 * sd, rel=1e-9)
+
+    # heatmap: the image's cells are the mean true_mse per hidden size x lr
+    image = report.figures["heatmap_true_mse.png"].axes[0].images[0].get_array()
+    for i, hidden in enumerate((4, 16)):
+        for j, lr in enumerate((0.05, 0.1)):
+            assert image[i, j] == pytest.approx(direct("true_mse", hidden, lr)[0], rel=1e-12)
+
+    # loss curves: best and worst settings by mean true_mse, every seed's logged history
+    means = {(h, lr): direct("true_mse", h, lr)[0] for h in (4, 16) for lr in (0.05, 0.1)}
+    best, worst = min(means, key=means.get), max(means, key=means.get)
+    lines = report.figures["loss_best_worst.png"].axes[0].lines
+    assert len(lines) == 4  # 2 settings x 2 seeds
+    for line, (hidden, lr) in zip(lines, [best, best, worst, worst]):
+        histories = [[m.value for m in client.get_metric_history(r.info.run_id, "loss")]
+                     for r in children if r.data.params["model.hidden_size"] == str(hidden)
+                     and float(r.data.params["train.lr"]) == lr]
+        assert list(line.get_ydata()) in histories
