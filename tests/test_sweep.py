@@ -187,3 +187,16 @@ def test_every_report_figure_shows_what_the_runs_say(swept, tmp_path):
                      for r in children if r.data.params["model.hidden_size"] == str(hidden)
                      and float(r.data.params["train.lr"]) == lr]
         assert list(line.get_ydata()) in histories
+
+
+def test_a_wider_sweep_reuses_earlier_runs_and_reports_them(tmp_path):
+    pinned = ["model.hidden_size=4", "train.lr=0.05", "data.noise=0.06", "train.epochs=60",
+              "hydra.launcher.n_jobs=2", f"tracking.uri={store_uri(tmp_path)}"]
+    assert run_cli(["--multirun", *pinned, "seed=1,2"], tmp_path).returncode == 0
+    wider = run_cli(["--multirun", *pinned, "seed=1,2,3"], tmp_path)
+    assert wider.returncode == 0, wider.stderr
+    assert "[sweep] 3/3 done, 2 skipped" in wider.stderr
+    summary = pd.read_csv(tmp_path / "reports" / "sweep_summary.csv")
+    assert summary.finished.tolist() == [3]  # seeds 1 and 2 from the first sweep, 3 new
+    _, runs = all_runs(store_uri(tmp_path))
+    assert len([r for r in runs if TAG_PARENT in r.data.tags]) == 3

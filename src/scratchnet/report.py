@@ -56,13 +56,19 @@ class Report:
         return "\n".join(lines)
 
 
-def sweep_runs(uri: str, exp_id: str, parent_id: str) -> pd.DataFrame:
-    """The children of a parent run, read with mlflow.search_runs, one row per run."""
+def sweep_runs(uri: str, exp_id: str, parent_id: str, reused: list[str] = ()) -> pd.DataFrame:
+    """The runs of a sweep, read with mlflow.search_runs, one row per run: the parent's
+    children, and the runs it reused from earlier sweeps (skipped jobs)."""
     import mlflow
 
     mlflow.set_tracking_uri(uri)  # search_runs reads the store of the fluent API
-    raw = mlflow.search_runs(experiment_ids=[exp_id], output_format="pandas",
-                             filter_string=f"tags.`{tracking.TAG_PARENT}` = '{parent_id}'")
+    filters = [f"tags.`{tracking.TAG_PARENT}` = '{parent_id}'"]
+    for start in range(0, len(reused), 100):
+        ids = ", ".join(f"'{run_id}'" for run_id in reused[start:start + 100])
+        filters.append(f"attributes.run_id IN ({ids})")
+    raw = pd.concat([mlflow.search_runs(experiment_ids=[exp_id], output_format="pandas",
+                                        filter_string=f) for f in filters], ignore_index=True)
+    raw = raw.drop_duplicates("run_id").reset_index(drop=True)
     if raw.empty:
         return pd.DataFrame(columns=["run_id", *SETTING, "seed", "outcome", "final_mse",
                                      "true_mse", "setting_label"])
@@ -197,7 +203,9 @@ def metric_history(client, run_id: str, key: str) -> pd.DataFrame:
 def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
                  log_to_parent: bool = True) -> Report:
     """Read the sweep back, write reports/ and log the same files to the parent run."""
-    runs = sweep_runs(client.tracking_uri, exp_id, parent_id)
+    from .sweep import reused_runs
+
+    runs = sweep_runs(client.tracking_uri, exp_id, parent_id, reused_runs(client, parent_id))
     summary = summarise(runs) if len(runs) else pd.DataFrame(columns=[*SETTING, "true_mse_mean"])
     figures: dict[str, Figure] = {}
     if len(runs):
