@@ -200,3 +200,11 @@ def test_a_wider_sweep_reuses_earlier_runs_and_reports_them(tmp_path):
     assert summary.finished.tolist() == [3]  # seeds 1 and 2 from the first sweep, 3 new
     _, runs = all_runs(store_uri(tmp_path))
     assert len([r for r in runs if TAG_PARENT in r.data.tags]) == 3
+
+
+def test_a_bad_value_on_a_sweep_axis_stops_before_anything_runs(tmp_path):
+    result = run_cli(["--multirun", "train.lr=0.1,-1", "model.hidden_size=4", "seed=1",
+                      f"tracking.uri={store_uri(tmp_path)}"], tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["error: train.lr: must be > 0 and finite, got -1.0"]
+    assert not (tmp_path / "mlflow.db").exists()
