@@ -2,7 +2,6 @@
 a non-zero exit, and nothing written to the MLflow store."""
 
 import sys
-from pathlib import Path
 
 import pytest
 

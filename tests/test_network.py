@@ -4,8 +4,15 @@ one Adam step worked by hand."""
 import numpy as np
 import pytest
 
-from scratchnet.network import (ACTIVATIONS, backward, forward, init_params, layer_shapes, mse,
-                                predict)
+from scratchnet.network import (
+    ACTIVATIONS,
+    backward,
+    forward,
+    init_params,
+    layer_shapes,
+    mse,
+    predict,
+)
 from scratchnet.optim import SGD, Adam
 
 

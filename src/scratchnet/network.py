@@ -9,7 +9,7 @@ what the backward pass keeps (as scikit-learn's MLP does).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

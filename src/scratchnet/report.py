@@ -164,13 +164,13 @@ def heatmap_grid(summary: pd.DataFrame, noise: float) -> pd.DataFrame:
     return at_noise.pivot(index="hidden_size", columns="lr", values="true_mse_mean").sort_index()
 
 
-def loss_curves_figure(histories: dict[str, list[tuple[str, pd.DataFrame]]]) -> Figure:
+def loss_curves_figure(histories: dict[str, list[pd.DataFrame]]) -> Figure:
     """Loss curves of the best and worst settings, every seed, overlaid on a log scale.
-    histories: label -> [(run label, DataFrame with step, value)]."""
+    histories: setting label -> one DataFrame (step, value) per seed."""
     figure = Figure(figsize=(8, 5), layout="constrained")
     ax = figure.subplots()
     for (label, runs), color in zip(histories.items(), ("tab:blue", "tab:red")):
-        for k, (run_label, history) in enumerate(runs):
+        for k, history in enumerate(runs):
             ax.plot(history.step, history.value, color=color, alpha=0.8, linewidth=1,
                     label=label if k == 0 else None)
     ax.set(yscale="log", xlabel="epoch", ylabel="loss (MSE, log scale)",
@@ -189,8 +189,7 @@ def loss_histories(client, runs: pd.DataFrame, summary: pd.DataFrame) -> dict:
         chosen = runs[(runs.hidden_size == row.hidden_size) & (runs.lr == row.lr)
                       & (runs.noise == row.noise) & (runs.outcome == "finished")]
         label = f"{name}: {chosen.setting_label.iloc[0]}"
-        histories[label] = [(f"seed {int(r.seed)}", metric_history(client, r.run_id, "loss"))
-                            for r in chosen.itertuples()]
+        histories[label] = [metric_history(client, r.run_id, "loss") for r in chosen.itertuples()]
     return histories
 
 

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from . import tracking
-from .config import Config, config_hash, flatten
+from .config import Config, config_hash
 from .configure import one_line, overrides_config, to_config
 
 SWEEP_FILE, PROGRESS_FILE = "sweep.json", "progress.jsonl"
@@ -249,7 +249,7 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
     return math.nan
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prepare_worker() -> None:
     """Once per worker, what every forked job would otherwise pay again: importing the
     pipeline (matplotlib, MLflow's artifact code) and building matplotlib's text caches."""

@@ -17,8 +17,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from filelock import FileLock
@@ -26,7 +27,7 @@ from filelock import FileLock
 # Our runs send nothing over the network; set MLFLOW_DISABLE_TELEMETRY=false to opt in.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunTag
 
 T = TypeVar("T")
 
@@ -223,7 +224,7 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def provenance() -> dict[str, str]:
     """Where the code came from: git commit and dirtiness of scratchnet's own checkout,
     and the versions of Python, numpy and scratchnet (tags, never environment values)."""

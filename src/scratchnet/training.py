@@ -6,8 +6,9 @@ Imports numpy and the math modules only; the config arrives as a plain dataclass
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
