@@ -373,14 +373,15 @@ class Progress:
         if self._tty:
             sys.stderr.write("\n")
 
-    def _loop(self) -> None:
-        shown = -1
+    def _loop(self, log_every: float = 10.0) -> None:
+        shown, last_logged = -1, -log_every
         while not self._stop.wait(self.interval):
             summary = self.read()
-            line = summary.line(time.monotonic() - self.started)
+            now = time.monotonic()
+            line = summary.line(now - self.started)
             if self._tty:  # redraw in place
                 sys.stderr.write("\r" + line)
                 sys.stderr.flush()
-            elif len(summary.records) != shown:  # logs and pipes: a line per change
-                print(line, file=sys.stderr, flush=True)
-            shown = len(summary.records)
+            elif len(summary.records) != shown and now - last_logged >= log_every:
+                print(line, file=sys.stderr, flush=True)  # logs and pipes: a line now and then
+                shown, last_logged = len(summary.records), now
