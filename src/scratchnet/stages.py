@@ -1,0 +1,201 @@
+"""The commands of the DVC pipeline (dvc.yaml): ``python -m scratchnet.stages train|sweep``.
+
+Both read the composed ``params.yaml``, not ``conf/``: ``dvc exp run -S key=value`` composes
+conf/ with the override into params.yaml, and that file is what DVC tracks. Every path
+comes from the command line, so dvc.yaml is the one place paths are written.
+
+Metrics and plot files hold only numbers the config determines (no timings, run ids or
+dates), so a forced rerun rewrites them byte for byte. MLflow still records every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import tracking
+from .config import Config, ConfigError, flatten
+from .configure import one_line, to_config
+
+
+class StageError(RuntimeError):
+    """A stage cannot produce its outputs; the message names the file or run."""
+
+
+def load_config(params: Path) -> Config:
+    """The checked Config of a params.yaml, with its MLflow store resolved (see store_uri)."""
+    if not params.is_file():
+        raise StageError(f"{params}: no such params file (dvc exp run composes it from conf/)")
+    try:
+        config = to_config(OmegaConf.load(params))
+    except (yaml.YAMLError, OmegaConfBaseException, ValueError) as error:  # syntax, schema, range
+        raise StageError(f"{params}: {one_line(error)}") from None
+    config.tracking.uri = store_uri(config.tracking.uri)
+    return config
+
+
+def store_uri(uri: str) -> str:
+    """A relative sqlite store is taken relative to the DVC project ($DVC_ROOT), not the
+    working directory: queued experiments run in a temporary copy of the repository
+    (.dvc/tmp/exps/...), and their runs belong in the project's store, not the copy's."""
+    path, root = tracking.sqlite_path(uri), os.environ.get("DVC_ROOT")
+    if path is None or path.is_absolute() or not root:
+        return uri
+    return f"sqlite:///{Path(root).resolve() / path}"
+
+
+def write_json(path: Path, values: dict[str, Any]) -> None:
+    """Pretty, key-sorted JSON ending in a newline; non-finite floats become null (JSON
+    has no NaN, and a diverged run scores nan)."""
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(clean(values), indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Columns of equal length as CSV; %.17g so every float64 round-trips exactly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    formats = ["%d" if np.issubdtype(c.dtype, np.integer) else "%.17g" for c in columns.values()]
+    np.savetxt(path, np.column_stack(list(columns.values())), delimiter=",", fmt=formats,
+               header=",".join(columns), comments="")
+
+
+# ---------------------------------------------------------------- train: one run
+
+
+def train(params: Path, metrics: Path, plots: Path) -> None:
+    """One run of params.yaml, recorded in MLflow; metrics JSON and the two plot tables."""
+    from .network import predict
+    from .pipeline import run
+
+    config = load_config(params)
+    outcome = run(config)
+    if outcome.failure:  # the run is recorded as FAILED; DVC records nothing
+        raise StageError(f"training {outcome.failure}; run {outcome.run_id} recorded as FAILED")
+    result = outcome.result
+    write_json(metrics, {"initial_mse": result.initial_mse, "final_mse": result.final_mse,
+                         "true_mse": result.true_mse})
+    losses = result.fit.losses
+    write_csv(plots / "loss.csv", {"epoch": np.arange(1, len(losses) + 1), "loss": losses})
+    curve = result.curve
+    fit = predict(result.fit.params, curve.t[:, None], config.model.activation)[:, 0]
+    write_csv(plots / "fit.csv", {"t": curve.t, "observed": curve.y_obs,
+                                  "truth": curve.y_true, "fit": fit})
+    print(f"train: final_mse={result.final_mse:.6f} true_mse={result.true_mse:.6f} "
+          f"(MLflow run {outcome.run_id})")
+
+
+# ---------------------------------------------------------------- sweep: the grid
+
+
+def grid_axes(conf: Path) -> set[str]:
+    """Keys the grid in conf/ sweeps (hydra.sweeper.params): the sweep sets them itself."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(conf.resolve()), version_base="1.3"):
+        cfg = compose(config_name="config", return_hydra_config=True)
+    return {str(key) for key in (cfg.hydra.sweeper.get("params") or {})}
+
+
+def hydra_value(key: str, value: Any) -> str:
+    """value as a Hydra override literal: floats by repr (exact), strings quoted."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise StageError(f"{key}: cannot pass {value!r} to the sweep")
+    if not isinstance(value, str):
+        return repr(value)
+    for quote in ("'", '"'):
+        if quote not in value and not value.endswith("\\"):
+            return f"{quote}{value}{quote}"
+    raise StageError(f"{key}: cannot quote {value!r} for Hydra")
+
+
+def sweep_command(config: Config, conf: Path, report: Path) -> list[str]:
+    """The multirun over conf/'s grid, every other key taken from params.yaml.
+
+    fresh=true: DVC decides when the sweep reruns, and then every job runs under one new
+    parent. Resuming would skip jobs already recorded by other runs (the train stage's run
+    of the same config), and the report lists only the parent's children."""
+    axes = grid_axes(conf)
+    base = [f"{key}={hydra_value(key, value)}" for key, value in flatten(config).items()
+            if key not in axes]
+    return [sys.executable, "-m", "scratchnet.train", "--config-path", str(conf.resolve()),
+            "--multirun", *base, f"hydra.callbacks.sweep.report_dir={hydra_value('', str(report))}",
+            "hydra.callbacks.sweep.fresh=true"]
+
+
+def sweep_metrics(summary_csv: Path) -> dict[str, Any]:
+    """The best setting (lowest mean true_mse over seeds; the report sorts by it) and the
+    run counts, read from the report's summary (float() gives back the exact float64)."""
+    if not summary_csv.is_file():
+        raise StageError(f"{summary_csv}: the sweep wrote no summary")
+    with open(summary_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    counts = {k: sum(int(row[k]) for row in rows) for k in ("finished", "diverged", "crashed")}
+    ranked = [row for row in rows if row["true_mse_mean"] not in ("", "nan")]
+    if not ranked:
+        return {"runs": counts}
+    best = ranked[0]
+    return {"runs": counts, "best": {
+        "hidden_size": int(best["hidden_size"]),
+        **{key: float(best[key]) for key in ("lr", "noise", "true_mse_mean", "true_mse_sd",
+                                             "final_mse_mean")}}}
+
+
+def sweep(params: Path, conf: Path, report: Path, metrics: Path) -> None:
+    """Run the grid sweep (report into ``report``) and write its metrics JSON."""
+    config = load_config(params)
+    (report / "sweep_summary.csv").unlink(missing_ok=True)  # never read a stale summary
+    done = subprocess.run(sweep_command(config, conf, report), check=False)
+    if done.returncode != 0:
+        raise StageError(f"the sweep failed (exit {done.returncode}); see its output above")
+    write_json(metrics, sweep_metrics(report / "sweep_summary.csv"))
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m scratchnet.stages", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="stage", required=True)
+    one = commands.add_parser("train", help="one run: metrics JSON and plot tables")
+    one.add_argument("--params", type=Path, default=Path("params.yaml"))
+    one.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    one.add_argument("--plots", type=Path, required=True, help="folder for loss.csv, fit.csv")
+    grid = commands.add_parser("sweep", help="the grid sweep: report folder and metrics JSON")
+    grid.add_argument("--params", type=Path, default=Path("params.yaml"))
+    grid.add_argument("--conf", type=Path, default=Path("conf"), help="Hydra config folder")
+    grid.add_argument("--report", type=Path, required=True, help="report folder to write")
+    grid.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = vars(parser().parse_args(argv))
+    command = {"train": train, "sweep": sweep}[args.pop("stage")]
+    try:
+        command(**args)
+    except (StageError, ConfigError, tracking.TrackingError) as error:
+        sys.exit(f"error: {one_line(error)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""The DVC pipeline, run by the real ``dvc`` on a temporary git copy of this checkout.
+
+The copy's grid is shrunk to 2 hidden sizes x 2 seeds, run in one process
+(hydra.launcher.n_jobs=1), so a whole ``dvc repro`` takes seconds; the train stage keeps
+the default config and so reproduces the article's numbers. The tests after the fixture
+share one project and run in file order: repro, no-op, forced rerun, a param change, an
+experiment.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from conftest import ROOT
+from scratchnet.config import flatten
+from scratchnet.tracking import TAG_PARENT, TAG_SWEEP_KEY
+
+SRC = ROOT / "src" / "scratchnet"
+SMALL_GRID = {"model.hidden_size": "4,8", "train.lr": "0.05", "data.noise": "0.06",
+              "seed": "1,2"}
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+DETERMINISTIC_FILES = ["metrics/train.json", "metrics/sweep.json", "plots/train/loss.csv",
+                       "plots/train/fit.csv", "reports/sweep_summary.csv"]
+
+
+# ---------------------------------------------------------------- helpers (also used by
+# test_bit_identity)
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_IDENTITY},
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def git_copy(dest: Path, grid: dict[str, str] | None = SMALL_GRID) -> Path:
+    """The tracked files of this checkout (working-tree contents) as a new, committed git
+    repository: a fresh clone, with uncommitted work included. ``grid`` replaces the
+    sweep grid in conf/config.yaml and runs its jobs in one process."""
+    files = git(ROOT, "ls-files", "-z").split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():  # a tracked file deleted in the working tree is skipped
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    if grid is not None:
+        conf = dest / "conf" / "config.yaml"
+        composed = yaml.safe_load(conf.read_text())
+        composed["hydra"]["sweeper"]["params"] = grid
+        composed["hydra"].setdefault("launcher", {})["n_jobs"] = 1
+        conf.write_text(yaml.safe_dump(composed, sort_keys=False))
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "copy")
+    return dest
+
+
+def dvc(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real dvc CLI of this interpreter, with no user or system DVC config, no
+    analytics, and this interpreter's ``python`` first on PATH for the stage commands."""
+    home = repo.parent / "dvc-home"
+    env = {**os.environ, **GIT_IDENTITY, "DVC_NO_ANALYTICS": "1", "PYTHONWARNINGS": "ignore",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DVC_GLOBAL_CONFIG_DIR": str(home / "global"),
+           "DVC_SYSTEM_CONFIG_DIR": str(home / "system"),
+           "DVC_SITE_CACHE_DIR": str(home / "site")}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, check=False,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ok(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, f"{done.args}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def store(repo: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def single_runs(repo: Path) -> list:
+    """MLflow runs of the train stage (neither a sweep parent nor a sweep job), newest first."""
+    client = store(repo)
+    experiment = client.get_experiment_by_name("scratchnet")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000,
+                              order_by=["attributes.start_time DESC"])
+    return [r for r in runs if TAG_PARENT not in r.data.tags and TAG_SWEEP_KEY not in r.data.tags]
+
+
+def run_count(repo: Path) -> int:
+    client = store(repo)
+    return len(client.search_runs([client.get_experiment_by_name("scratchnet").experiment_id],
+                                  max_results=1000))
+
+
+def stage(name: str) -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][name]
+
+
+# ---------------------------------------------------------------- the project files
+
+
+def test_a_clone_is_a_dvc_project_with_hydra_composition():
+    config = (ROOT / ".dvc" / "config").read_text()
+    for line in ("enabled = true", "config_dir = conf", "config_name = config",
+                 "analytics = false", "check_update = false"):
+        assert line in config
+    assert "/metrics/" in (ROOT / ".gitignore").read_text().splitlines()
+    tracked = git(ROOT, "ls-files", ".dvc", "dvc.yaml", "params.yaml").splitlines()
+    assert {".dvc/config", ".dvc/.gitignore", "dvc.yaml", "params.yaml"} <= set(tracked)
+
+
+def test_params_yaml_is_dvcs_composition_of_conf(tmp_path):
+    """`dvc repro` reads the committed params.yaml; it must be what `dvc exp run` composes
+    from conf/ (after editing conf/, `dvc exp run` rewrites it: commit the result)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    compose_and_dump(tmp_path / "params.yaml", str(ROOT / "conf"), None, "config", str(ROOT), [])
+    assert (ROOT / "params.yaml").read_text() == (tmp_path / "params.yaml").read_text()
+
+
+def scratchnet_imports(module: str) -> set[str]:
+    """Modules of scratchnet reachable from ``module`` by its imports, lazy ones included."""
+    todo, seen = [module, "__init__"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((SRC / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                todo += [n.split(".")[0] for n in names if (SRC / f"{n.split('.')[0]}.py").exists()]
+    return seen
+
+
+def test_stage_deps_are_exactly_the_code_each_stage_runs():
+    def deps(name):
+        return {Path(d).stem for d in stage(name)["deps"] if d.startswith("src/")}
+
+    assert deps("train") == scratchnet_imports("stages")
+    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess
+    assert deps("sweep") == scratchnet_imports("stages") | scratchnet_imports("train")
+    assert "report" in deps("sweep") and "report" not in deps("train")
+
+
+def test_stage_params_are_the_keys_that_change_the_numbers(tmp_path):
+    from conftest import compose_config
+    from scratchnet.stages import grid_axes
+
+    keys = {k for k in flatten(compose_config()) if not k.startswith("tracking.")}
+    assert set(stage("train")["params"]) == keys
+    axes = grid_axes(ROOT / "conf")
+    assert axes == {"model.hidden_size", "train.lr", "data.noise", "seed"}
+    plain = {p for p in stage("sweep")["params"] if isinstance(p, str)}
+    assert plain == keys - axes
+    assert {"conf/config.yaml": ["hydra.sweeper.params"]} in stage("sweep")["params"]
+
+
+# ---------------------------------------------------------------- dvc on a fresh clone
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    repo = git_copy(tmp_path_factory.mktemp("dvc") / "repo")
+    started = time.monotonic()
+    first = dvc(repo, "repro")
+    ok(first)
+    return repo, first, time.monotonic() - started
+
+
+def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
+    repo, first, _ = project
+    assert "Running stage 'train'" in first.stdout and "Running stage 'sweep'" in first.stdout
+    metrics = json.loads((repo / "metrics" / "train.json").read_text())
+    assert set(metrics) == {"initial_mse", "final_mse", "true_mse"}
+    article = (0.423582, 0.034461)  # the default config: the article's numbers
+    assert (round(metrics["initial_mse"], 6), round(metrics["final_mse"], 6)) == article
+    run = single_runs(repo)[0]  # the same numbers are in MLflow
+    assert {k: run.data.metrics[k] for k in metrics} == metrics
+    sweep = json.loads((repo / "metrics" / "sweep.json").read_text())
+    assert sweep["runs"] == {"finished": 4, "diverged": 0, "crashed": 0}
+    assert sweep["best"]["hidden_size"] in (4, 8) and sweep["best"]["true_mse_mean"] > 0
+    loss = (repo / "plots" / "train" / "loss.csv").read_text().splitlines()
+    assert loss[0] == "epoch,loss" and len(loss) == 3001
+    assert (repo / "plots" / "train" / "fit.csv").read_text().startswith("t,observed,truth,fit\n")
+    assert {"sweep_summary.csv", "sweep_summary.md", "heatmap_true_mse.png"} <= {
+        p.name for p in (repo / "reports").iterdir()}
+
+
+def test_runs_record_the_clean_commit_they_ran(project):
+    repo, _, _ = project
+    tags = single_runs(repo)[-1].data.tags  # the first run, before any workspace change
+    assert tags["mlflow.source.git.commit"] == git(repo, "rev-parse", "HEAD")
+    assert tags["scratchnet.git_dirty"] == "false"
+
+
+def test_second_repro_does_nothing(project):
+    repo, _, _ = project
+    before = run_count(repo)
+    again = ok(dvc(repo, "repro"))
+    assert "Stage 'train' didn't change, skipping" in again
+    assert "Stage 'sweep' didn't change, skipping" in again
+    assert "Running stage" not in again
+    assert run_count(repo) == before
+
+
+def test_forced_repro_rewrites_metrics_byte_for_byte(project):
+    repo, _, _ = project
+    before = {name: (repo / name).read_bytes() for name in DETERMINISTIC_FILES}
+    runs = run_count(repo)
+    forced = ok(dvc(repo, "repro", "-f"))
+    assert "Running stage 'train'" in forced and "Running stage 'sweep'" in forced
+    assert run_count(repo) == runs + 1 + 5  # train, and a new sweep parent with 4 jobs
+    for name, content in before.items():
+        assert (repo / name).read_bytes() == content, name
+
+
+def test_metrics_show_and_plots_show(project):
+    repo, _, _ = project
+    shown = json.loads(ok(dvc(repo, "metrics", "show", "--json")))[""]["data"]
+    assert set(shown["metrics/train.json"]["data"]) == {"initial_mse", "final_mse", "true_mse"}
+    assert shown["metrics/sweep.json"]["data"]["runs"]["finished"] == 4
+    plots = json.loads(ok(dvc(repo, "plots", "show", "--json")))["data"]
+    loss = plots["Training loss (MSE per epoch)"][0]["content"]["data"]["values"]
+    assert len(loss) == 3000 and loss[0]["epoch"] == "1"
+    fit = plots["Fit against the truth"][0]["content"]["data"]["values"][0]
+    assert {"t", "observed", "truth", "fit"} <= set(fit)
+    assert plots["reports/heatmap_true_mse.png"][0]["type"] == "image"
+
+
+def set_param(repo: Path, dotted: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    group, _, key = dotted.partition(".")
+    params[group][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_a_param_change_reruns_only_the_stages_using_it(project):
+    repo, _, _ = project
+    set_param(repo, "model.hidden_size", 8)  # swept by the grid: only train uses it
+    assert set(json.loads(ok(dvc(repo, "status", "--json")))) == {"train"}
+    rerun = ok(dvc(repo, "repro"))
+    assert "Running stage 'train'" in rerun
+    assert "Stage 'sweep' didn't change, skipping" in rerun
+    assert single_runs(repo)[0].data.params["model.hidden_size"] == "8"
+    set_param(repo, "train.epochs", 100)  # both stages use it
+    assert set(json.loads(ok(dvc(repo, "status", "--json")))) == {"train", "sweep"}
+    git(repo, "checkout", "params.yaml")
+
+
+def experiments(repo: Path) -> list[tuple[dict, dict]]:
+    """(params.yaml values, train metrics) of each experiment `dvc exp show --json` lists."""
+    def rows(shown):
+        for row in shown:
+            yield row
+            for experiment in row.get("experiments") or []:
+                yield from rows(experiment["revs"])
+
+    shown = json.loads(ok(dvc(repo, "exp", "show", "--json")))
+    return [(row["data"]["params"]["params.yaml"]["data"],
+             row["data"]["metrics"]["metrics/train.json"]["data"])
+            for row in rows(shown) if row["rev"] != "workspace" and row.get("experiments") is None
+            and "metrics/train.json" in row["data"]["metrics"]]
+
+
+def test_exp_run_set_param_is_listed_by_exp_show(project):
+    repo, _, _ = project
+    ran = ok(dvc(repo, "exp", "run", "-S", "model.hidden_size=32"))
+    assert "Running stage 'train'" in ran and "Stage 'sweep' didn't change, skipping" in ran
+    params = yaml.safe_load((repo / "params.yaml").read_text())  # composed from conf/
+    assert params["model"]["hidden_size"] == 32 and params["train"]["epochs"] == 3000
+    mine = [(p, m) for p, m in experiments(repo) if p["model"]["hidden_size"] == 32]
+    assert len(mine) == 1
+    metrics = mine[0][1]
+    run = single_runs(repo)[0]
+    assert run.data.params["model.hidden_size"] == "32"
+    assert metrics == {k: run.data.metrics[k] for k in ("initial_mse", "final_mse", "true_mse")}
+    assert run.data.tags["scratchnet.git_dirty"] == "true"  # params.yaml differs from HEAD
+
+
+@pytest.mark.slow
+def test_queued_experiments_run_and_record_into_the_projects_store(project):
+    repo, _, _ = project
+    ok(dvc(repo, "exp", "run", "--queue", "-S", "train.lr=0.01,0.1"))
+    ok(dvc(repo, "queue", "start"))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = ok(dvc(repo, "queue", "status"))
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert status.count("Success") >= 2, status
+    by_lr = {p["train"]["lr"]: m["final_mse"] for p, m in experiments(repo)
+             if p["model"]["hidden_size"] == 16}
+    assert {0.01, 0.1} <= set(by_lr) and by_lr[0.01] != by_lr[0.1]
+    # they ran in copies under .dvc/tmp/exps, but recorded into the project's mlflow.db
+    recorded = {float(r.data.params["train.lr"]): r.data.metrics["final_mse"]
+                for r in single_runs(repo) if r.data.params["model.hidden_size"] == "16"}
+    assert recorded[0.01] == by_lr[0.01] and recorded[0.1] == by_lr[0.1]
