@@ -15,13 +15,17 @@ def fit_figure(losses: np.ndarray, curve: Curve, y_fit: np.ndarray, title: str =
     figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, fit_axes = figure.subplots(1, 2)
     epochs = np.arange(1, len(losses) + 1)
-    loss_axes.plot(epochs, losses, color="steelblue", linewidth=0.9)
+    # A diverged run's loss and fit reach ~1e308: axis padding and ticks beyond that
+    # overflow and drawing raises, so both are drawn clipped to +-1e200.
+    shown = np.clip(losses, 1e-200, 1e200)
+    loss_axes.plot(epochs, shown, color="steelblue", linewidth=0.9)
     loss_axes.set_yscale("log")
     loss_axes.set(xlabel="Epoch", ylabel="MSE (log scale)", title="A: Training loss")
     fit_axes.scatter(curve.t, curve.y_obs, color="grey", s=10, label="Observed")
     fit_axes.plot(curve.t_dense, curve.y_true_dense, color="firebrick", linestyle="--",
                   linewidth=1.5, label="True curve")
-    fit_axes.plot(curve.t, y_fit, color="steelblue", linewidth=1.5, label="NN fit")
+    fit_axes.plot(curve.t, np.clip(y_fit, -1e200, 1e200), color="steelblue", linewidth=1.5,
+                  label="NN fit")
     fit_axes.set(xlabel="Normalised time", ylabel="Normalised incidence",
                  title="B: True curve (red) vs NN fit (blue)")
     fit_axes.legend(frameon=False)

@@ -125,7 +125,8 @@ def open_store(uri: str) -> MlflowClient:
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as error:
-        raise TrackingError(f"tracking.uri: cannot open store {uri}: {_first_line(error)}") from None
+        raise TrackingError(f"tracking.uri: cannot open store {strip_credentials(uri)}: "
+                            f"{_first_line(error)}") from None
     return client
 
 
