@@ -107,3 +107,14 @@ def test_cli_divergence_is_one_line_and_nonzero(tmp_path):
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: training diverged at epoch ")
+
+
+def test_the_config_artifact_records_the_uri_as_the_params_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the store lives in "home"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    outcome = run(compose_config([f"tracking.uri={uri}", "train.epochs=5"]))
+    client = MlflowClient(uri)
+    local = client.download_artifacts(outcome.run_id, "config.yaml", str(tmp_path / "dl"))
+    recorded = yaml.safe_load(Path(local).read_text())["tracking"]["uri"]
+    assert recorded == client.get_run(outcome.run_id).data.params["tracking.uri"]
+    assert recorded == "sqlite:///~/mlflow.db"

@@ -92,7 +92,9 @@ def write_artifacts(folder: Path, config: Config, result: TrainResult) -> None:
     epochs = np.arange(1, len(fit.losses) + 1)
     np.savetxt(folder / "history.csv", np.column_stack([epochs, fit.losses]),
                delimiter=",", header="epoch,loss", comments="", fmt=["%d", "%.17g"])
-    (folder / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    resolved = asdict(config)
+    resolved["tracking"]["uri"] = tracking.redact(config.tracking.uri)  # as in the params
+    (folder / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     weights = {f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}": p for k, p in enumerate(fit.params)}
     np.savez(folder / "model.npz", activation=np.array(config.model.activation), **weights)
 
