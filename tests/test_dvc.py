@@ -126,7 +126,11 @@ def test_params_yaml_is_dvcs_composition_of_conf(tmp_path):
     from dvc.utils.hydra import compose_and_dump
 
     compose_and_dump(tmp_path / "params.yaml", str(ROOT / "conf"), None, "config", str(ROOT), [])
-    assert (ROOT / "params.yaml").read_text() == (tmp_path / "params.yaml").read_text()
+    assert (ROOT / "params.yaml").read_text() == (tmp_path / "params.yaml").read_text(), (
+        "params.yaml is stale: `dvc exp run` rewrites it from conf/ (or, without running: "
+        "python -c \"import os; from dvc.utils.hydra import compose_and_dump; "
+        "compose_and_dump('params.yaml', os.path.abspath('conf'), None, 'config', '.', [])\""
+        "); commit it")
 
 
 def scratchnet_imports(module: str) -> set[str]:
