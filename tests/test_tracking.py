@@ -80,6 +80,13 @@ def test_artifacts_live_beside_the_database(recorded):
     assert mlflow_run.info.artifact_uri.startswith((folder / "mlruns").as_uri())
 
 
+def test_the_experiment_opens_on_the_training_runs_view(recorded):
+    config, _, client, mlflow_run, _ = recorded
+    experiment = client.get_experiment(mlflow_run.info.experiment_id)
+    assert experiment.name == config.tracking.experiment
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_divergence_is_a_failed_run_with_its_reason(store):
     config = compose_config([f"tracking.uri={store}", "train.lr=5", "train.epochs=200"])
     outcome = run(config)

@@ -141,7 +141,10 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
         folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
         location = (path.resolve().parent / "mlruns" / folder).as_uri()
     try:
-        return with_retry(client.create_experiment, name, artifact_location=location)
+        # The MLflow 3 UI opens an experiment of this kind on its "Training runs" table
+        # (params, metrics, sweeps as expandable parent rows) rather than the GenAI view.
+        return with_retry(client.create_experiment, name, artifact_location=location,
+                          tags={"mlflow.experimentKind": "custom_model_development"})
     except Exception:  # another process created it between our lookup and create
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
