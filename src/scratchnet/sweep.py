@@ -227,7 +227,16 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
     os.environ["MLFLOW_SQLALCHEMYSTORE_POOLCLASS"] = "NullPool"
     info = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
     progress = Path(sweep_dir) / PROGRESS_FILE
-    client = tracking.open_store(config.tracking.uri)  # once per worker: children inherit it
+    try:
+        client = tracking.open_store(config.tracking.uri)  # once per worker: children inherit it
+        previous = None if info["fresh"] else tracking.finished_run(
+            client, info["experiment_id"], config_hash(config))
+    except Exception as error:
+        append_progress(progress, "failed", overrides, None, f"{type(error).__name__}: {error}")
+        return math.nan
+    if previous is not None:  # already done: answered here, no job process needed
+        append_progress(progress, "skipped", overrides, previous.info.run_id)
+        return previous.data.metrics.get("true_mse", math.inf)
     _prepare_worker()
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -260,7 +269,7 @@ def _prepare_worker() -> None:
 
 
 def _job_process(send, config: Config, overrides: list[str], info: dict, progress: Path) -> None:
-    """Body of the forked child: skip if done, else run and record; send the objective."""
+    """Body of the forked child: run and record the job; send the objective."""
     _die_with_parent()
     try:
         send.send(_job(config, overrides, info, progress))
@@ -274,12 +283,6 @@ def _job(config: Config, overrides: list[str], info: dict, progress: Path) -> fl
     from .pipeline import run
 
     try:
-        if not info["fresh"]:
-            client = tracking.open_store(config.tracking.uri)
-            previous = tracking.finished_run(client, info["experiment_id"], config_hash(config))
-            if previous is not None:
-                append_progress(progress, "skipped", overrides, previous.info.run_id)
-                return previous.data.metrics.get("true_mse", math.inf)
         with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
             outcome = run(config, parent_run_id=info["parent_run_id"], overrides=overrides)
     except Exception as error:
