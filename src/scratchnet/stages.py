@@ -131,8 +131,8 @@ def sweep_command(config: Config, conf: Path, report: Path) -> list[str]:
     """The multirun over conf/'s grid, every other key taken from params.yaml.
 
     fresh=true: DVC decides when the sweep reruns, and then every job runs under one new
-    parent. Resuming would skip jobs already recorded by other runs (the train stage's run
-    of the same config), and the report lists only the parent's children."""
+    parent, so the stage's outputs always come from a run of the code DVC hashed rather
+    than from runs recorded earlier by other code (the train stage, older sweeps)."""
     axes = grid_axes(conf)
     base = [f"{key}={hydra_value(key, value)}" for key, value in flatten(config).items()
             if key not in axes]
