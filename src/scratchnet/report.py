@@ -249,9 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="reports", type=Path, help="output folder")
     args = parser.parse_args(argv)
     try:
-        if tracking.sqlite_path(args.tracking_uri) and not tracking.sqlite_path(args.tracking_uri).exists():
-            raise ReportError(f"no MLflow store at {args.tracking_uri}")
-        client = tracking.open_store(args.tracking_uri)
+        client = tracking.open_existing_store(args.tracking_uri)
         experiment = client.get_experiment_by_name(args.experiment)
         if experiment is None:
             raise ReportError(f"--experiment: no experiment named {args.experiment!r} "

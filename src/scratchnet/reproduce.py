@@ -128,10 +128,7 @@ def provenance_warnings(run_id: str, tags: dict[str, str], config: Config) -> li
 
 def fetch_run(uri: str, run_id: str):
     """(client, run), failing with one line for a store or run that does not exist."""
-    path = tracking.sqlite_path(uri)
-    if path is not None and not path.is_file():
-        raise ReproduceError(f"no MLflow store at {uri}")
-    client = tracking.open_store(uri)
+    client = tracking.open_existing_store(uri)
     try:
         return client, client.get_run(run_id)
     except MlflowException:

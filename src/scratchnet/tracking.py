@@ -130,6 +130,15 @@ def open_store(uri: str) -> MlflowClient:
     return client
 
 
+def open_existing_store(uri: str) -> MlflowClient:
+    """open_store for readers (report, reproduce): a sqlite store that is not there is an
+    error, not a new empty store."""
+    path = sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise TrackingError(f"no MLflow store at {strip_credentials(uri)}")
+    return open_store(uri)
+
+
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
     """Id of the named experiment, created on first use (artifacts beside a sqlite file)."""
     experiment = client.get_experiment_by_name(name)
