@@ -62,8 +62,11 @@ def check_outcome(config, result) -> None:
         assert math.isfinite(result.true_mse)
         assert fit.diverged_value is None
     else:
-        assert 1 <= fit.diverged_epoch <= config.train.epochs
+        # epochs + 1: every epoch's loss was finite but the last update blew the weights up
+        assert 1 <= fit.diverged_epoch <= config.train.epochs + 1
         assert len(losses) == fit.diverged_epoch - 1
+        if fit.diverged_epoch == config.train.epochs + 1:
+            assert not math.isfinite(result.true_mse)
         assert not math.isfinite(fit.diverged_value)
 
 
@@ -119,3 +122,22 @@ def test_pipeline_records_finished_with_finite_metrics_or_failed_diverged(shared
             assert math.isfinite(metrics[key])
         assert metrics["epochs_run"] == config.train.epochs
     assert all(math.isfinite(value) for value in metrics.values())
+
+
+# Found by the property above: all 39 epochs' losses finite, the 39th update sends the
+# weights to ~1e153 and the trained network scores nan; it used to be recorded FINISHED.
+LAST_UPDATE_BLOWS_UP = ["model.hidden_size=22", "model.depth=3", "model.activation=relu",
+                        "model.init_scale=1.0", "train.optimizer=sgd", "train.lr=10.0",
+                        "train.epochs=39", "data.noise=1.0", "data.n_points=25", "data.rng=r",
+                        "seed=244"]
+
+
+def test_a_blow_up_in_the_last_update_is_recorded_as_divergence(tmp_path):
+    config = compose_config(LAST_UPDATE_BLOWS_UP + [f"tracking.uri={store_uri(tmp_path)}"])
+    outcome = run(config)
+    fit = outcome.result.fit
+    assert len(fit.losses) == 39 and np.isfinite(fit.losses).all()
+    assert fit.diverged_epoch == 40 and not math.isfinite(fit.diverged_value)
+    recorded = MlflowClient(config.tracking.uri).get_run(outcome.run_id)
+    assert recorded.info.status == "FAILED"
+    assert recorded.data.tags[TAG_FAILURE] == "diverged at epoch 40: loss=nan"

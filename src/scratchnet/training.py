@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -100,4 +100,9 @@ def train_network(config: Config) -> TrainResult:
     with np.errstate(all="ignore"):  # a diverged network may overflow here; it is scored nan
         y_dense = predict(result.params, curve.t_dense[:, None], config.model.activation)[:, 0]
         true_mse = float(np.mean((y_dense - curve.y_true_dense) ** 2))
+    if result.diverged_epoch is None and not np.isfinite(true_mse):
+        # Every recorded loss is that of the weights *before* its epoch's update, so the
+        # last update can blow the weights up unseen. The trained network is then as
+        # diverged as if the next epoch's loss had been computed: record it so.
+        result = replace(result, diverged_epoch=len(result.losses) + 1, diverged_value=true_mse)
     return TrainResult(curve, result, true_mse, seconds)
