@@ -10,7 +10,6 @@ artifact. Exit 0: bit-identical; 1: it differs (the first differing epoch is nam
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import typing
@@ -158,8 +157,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
                         help="MLflow store of the run (default: %(default)s)")
     args = parser.parse_args(argv)
-    # MLflow draws a progress bar on stderr for every download; ours is one line
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         comparison = reproduce(args.tracking_uri, args.run_id)
     except (ReproduceError, tracking.TrackingError) as error:

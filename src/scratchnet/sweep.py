@@ -145,7 +145,8 @@ class SweepCallback(Callback):
         progress = self._progress
         progress.stop()
         summary = progress.read()
-        print(summary.line(time.monotonic() - progress.started), file=sys.stderr)
+        if progress.shown != len(summary.records):  # the final count, unless just logged
+            print(summary.line(time.monotonic() - progress.started), file=sys.stderr)
         crashed = summary.jobs_with("failed")
         reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
         try:
@@ -359,6 +360,7 @@ class Progress:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.started = time.monotonic()
         self._tty = sys.stderr.isatty()
+        self.shown = -1  # jobs counted in the last line logged to a file or pipe
 
     def read(self) -> Summary:
         try:
@@ -377,7 +379,7 @@ class Progress:
             sys.stderr.write("\n")
 
     def _loop(self, log_every: float = 10.0) -> None:
-        shown, last_logged = -1, -log_every
+        last_logged = -log_every
         while not self._stop.wait(self.interval):
             summary = self.read()
             now = time.monotonic()
@@ -385,6 +387,6 @@ class Progress:
             if self._tty:  # redraw in place
                 sys.stderr.write("\r" + line)
                 sys.stderr.flush()
-            elif len(summary.records) != shown and now - last_logged >= log_every:
+            elif len(summary.records) != self.shown and now - last_logged >= log_every:
                 print(line, file=sys.stderr, flush=True)  # logs and pipes: a line now and then
-                shown, last_logged = len(summary.records), now
+                self.shown, last_logged = len(summary.records), now

@@ -26,6 +26,8 @@ from filelock import FileLock
 
 # Our runs send nothing over the network; set MLFLOW_DISABLE_TELEMETRY=false to opt in.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow draws a progress bar on stderr for every artifact download; ours is one line.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
