@@ -75,7 +75,9 @@ def test_one_sgd_step_worked_by_hand():
     lr = 0.1
     out, outputs = forward(params, x, "tanh")
     assert mse(out, y) == pytest.approx(((0.1 - 0) ** 2 + (2 * a + 0.1 - 1) ** 2) / 2)
-    new = SGD(lr).update(params, backward(params, outputs, out, y, "tanh"))
+    theta = np.concatenate([p.ravel() for p in params])
+    SGD(lr).step(theta, np.concatenate([g.ravel() for g in backward(params, outputs, out, y, "tanh")]))
+    new = [theta[0:1].reshape(1, 1), theta[1:2], theta[2:3].reshape(1, 1), theta[3:4]]
     assert new[0][0, 0] == pytest.approx(0.5 - lr * by_hand["W1"], rel=1e-15)
     assert new[1][0] == pytest.approx(0.0 - lr * by_hand["b1"], abs=1e-15)
     assert new[2][0, 0] == pytest.approx(2.0 - lr * by_hand["W2"], rel=1e-15)
@@ -86,9 +88,12 @@ def test_adam_first_steps_as_pytorch_defines_them():
     # After step 1 the bias-corrected moments are g and g^2, so the step is lr*g/(|g|+eps).
     g1, g2 = np.array([0.3, -2.0]), np.array([-0.1, 1.0])
     adam = Adam(lr=0.01)
-    p1 = adam.update([np.array([1.0, 1.0])], [g1])[0]
+    theta = np.array([1.0, 1.0])
+    adam.step(theta, g1.copy())  # the gradient buffer is scratch space
+    p1 = theta.copy()
     assert p1 == pytest.approx(1.0 - 0.01 * g1 / (np.abs(g1) + 1e-8), rel=1e-15)
-    p2 = adam.update([p1], [g2])[0]
+    adam.step(theta, g2.copy())
+    p2 = theta
     m = 0.9 * (0.1 * g1) + 0.1 * g2
     v = 0.999 * (0.001 * g1**2) + 0.001 * g2**2
     expected = p1 - (0.01 / (1 - 0.9**2)) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**2) + 1e-8)

@@ -1,10 +1,10 @@
-"""Optimisers behind one method: ``update(params, grads) -> new params``."""
+"""Optimisers behind one method: ``step(theta, grad)`` updates the flat parameter vector
+``theta`` in place from its gradient ``grad`` (both (n_params,) float64; grad is used as
+scratch space). Every update is elementwise, so one vector serves any network layout."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from .network import Params
 
 
 class SGD:
@@ -13,8 +13,9 @@ class SGD:
     def __init__(self, lr: float):
         self.lr = lr
 
-    def update(self, params: Params, grads: Params) -> Params:
-        return [p - self.lr * g for p, g in zip(params, grads)]
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        np.multiply(grad, self.lr, out=grad)
+        np.subtract(theta, grad, out=theta)
 
 
 class Adam:
@@ -22,25 +23,35 @@ class Adam:
 
     def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.step = 0
-        self.m: Params | None = None  # first moments, same layout as params
-        self.v: Params | None = None  # second moments
+        self.steps = 0
+        self.m: np.ndarray | None = None  # first moments, like theta
+        self.v: np.ndarray | None = None  # second moments
+        self.scratch: np.ndarray | None = None
 
-    def update(self, params: Params, grads: Params) -> Params:
-        if self.m is None or self.v is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
-        self.step += 1
-        bias_correction1 = 1.0 - self.beta1**self.step
-        bias_correction2 = 1.0 - self.beta2**self.step
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        if self.m is None or self.v is None or self.scratch is None:
+            self.m, self.v, self.scratch = (np.zeros_like(theta) for _ in range(3))
+        m, v, t = self.m, self.v, self.scratch
+        self.steps += 1
+        bias_correction1 = 1.0 - self.beta1**self.steps
+        bias_correction2 = 1.0 - self.beta2**self.steps
         step_size = self.lr / bias_correction1
-        new_params = []
-        for k, (p, g) in enumerate(zip(params, grads)):
-            self.m[k] = self.beta1 * self.m[k] + (1.0 - self.beta1) * g
-            self.v[k] = self.beta2 * self.v[k] + (1.0 - self.beta2) * g * g
-            denom = np.sqrt(self.v[k]) / np.sqrt(bias_correction2) + self.eps
-            new_params.append(p - step_size * self.m[k] / denom)
-        return new_params
+        # m <- beta1 m + (1 - beta1) g
+        np.multiply(m, self.beta1, out=m)
+        np.multiply(grad, 1.0 - self.beta1, out=t)
+        np.add(m, t, out=m)
+        # v <- beta2 v + (1 - beta2) g g
+        np.multiply(v, self.beta2, out=v)
+        np.multiply(grad, 1.0 - self.beta2, out=t)
+        np.multiply(t, grad, out=t)
+        np.add(v, t, out=v)
+        # theta <- theta - step_size m / (sqrt(v) / sqrt(bias_correction2) + eps)
+        np.sqrt(v, out=grad)
+        np.divide(grad, np.sqrt(bias_correction2), out=grad)
+        np.add(grad, self.eps, out=grad)
+        np.multiply(m, step_size, out=t)
+        np.divide(t, grad, out=t)
+        np.subtract(theta, t, out=theta)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -5,6 +5,7 @@ Imports numpy and the math modules only; the config arrives as a plain dataclass
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .data import Curve, make_curve
-from .network import Params, backward, forward, init_params, layer_shapes, mse, predict
+from .network import Params, Workspace, init_params, layer_shapes, predict
 from .optim import make_optimizer
 from .rrng import RRandom
 
@@ -60,14 +61,17 @@ def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
 
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
               activation: str) -> FitResult:
+    net = Workspace(params, x, y, activation)  # buffers allocated once, updated in place
+    loss_of, backward, step = net.loss, net.backward, optimizer.step  # bound once: hot loop
+    theta, grad = net.theta, net.grad
     for epoch in range(len(losses)):
-        y_hat, outputs = forward(params, x, activation)
-        loss = mse(y_hat, y)
-        if not np.isfinite(loss):
-            return FitResult(losses[:epoch].copy(), params, epoch + 1, loss)
+        loss = loss_of()
+        if not math.isfinite(loss):
+            return FitResult(losses[:epoch].copy(), net.copy_params(), epoch + 1, loss)
         losses[epoch] = loss
-        params = optimizer.update(params, backward(params, outputs, y_hat, y, activation))
-    return FitResult(losses, params)
+        backward()
+        step(theta, grad)
+    return FitResult(losses, net.copy_params())
 
 
 def random_streams(seed: int, kind: str) -> tuple[Callable[[int], np.ndarray], Callable[[int], np.ndarray]]:

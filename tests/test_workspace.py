@@ -1,0 +1,92 @@
+"""The training loop's in-place Workspace and optimisers give the same numbers, bit for
+bit, as the readable forward/backward and the textbook updates written out below."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from scratchnet.network import backward, forward, init_params, layer_shapes, mse
+from scratchnet.optim import make_optimizer
+from scratchnet.training import fit
+
+
+def reference_sgd(lr):
+    return lambda params, grads: [p - lr * g for p, g in zip(params, grads)]
+
+
+def reference_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    state = {"step": 0, "m": None, "v": None}
+
+    def update(params, grads):
+        if state["m"] is None:
+            state["m"] = [np.zeros_like(p) for p in params]
+            state["v"] = [np.zeros_like(p) for p in params]
+        state["step"] += 1
+        correction1, correction2 = 1.0 - beta1 ** state["step"], 1.0 - beta2 ** state["step"]
+        new = []
+        for k, (p, g) in enumerate(zip(params, grads)):
+            state["m"][k] = beta1 * state["m"][k] + (1.0 - beta1) * g
+            state["v"][k] = beta2 * state["v"][k] + (1.0 - beta2) * g * g
+            denom = np.sqrt(state["v"][k]) / np.sqrt(correction2) + eps
+            new.append(p - (lr / correction1) * state["m"][k] / denom)
+        return new
+
+    return update
+
+
+def reference_fit(params, x, y, update, epochs, activation):
+    losses = []
+    for _ in range(epochs):
+        y_hat, outputs = forward(params, x, activation)
+        loss = mse(y_hat, y)
+        if not np.isfinite(loss):
+            break
+        losses.append(loss)
+        params = update(params, backward(params, outputs, y_hat, y, activation))
+    return np.array(losses), params
+
+
+CASES = list(itertools.product(["tanh", "relu", "sigmoid"], ["sgd", "adam"], [1, 2],
+                               [1, 16, 33]))
+
+
+@pytest.mark.parametrize(("activation", "optimizer", "depth", "hidden"), CASES)
+def test_workspace_loop_is_bit_identical_to_the_readable_loop(activation, optimizer, depth,
+                                                              hidden):
+    rng = np.random.default_rng(depth * 100 + hidden)
+    x = np.linspace(0.0, 1.0, 25)[:, None]
+    y = rng.standard_normal((25, 1))
+    params = init_params(layer_shapes(hidden, depth), rng.standard_normal, 0.5)
+    lr = 0.05
+    update = reference_sgd(lr) if optimizer == "sgd" else reference_adam(lr)
+    losses, expected = reference_fit(params, x, y, update, 150, activation)
+    with np.errstate(all="ignore"):
+        result = fit(params, x, y, make_optimizer(optimizer, lr), 150, activation)
+    assert result.losses.tobytes() == losses.tobytes()
+    for got, want in zip(result.params, expected):
+        assert got.shape == want.shape and got.tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+def test_workspace_stops_at_the_same_divergent_epoch_with_the_same_weights():
+    rng = np.random.default_rng(7)
+    x = np.linspace(0.0, 1.0, 30)[:, None]
+    y = rng.standard_normal((30, 1))
+    params = init_params(layer_shapes(512, 1), rng.standard_normal, 0.5)
+    with np.errstate(all="ignore"):
+        losses, expected = reference_fit(params, x, y, reference_sgd(0.05), 400, "tanh")
+        result = fit(params, x, y, make_optimizer("sgd", 0.05), 400, "tanh")
+    assert len(losses) < 400, "the case must diverge"
+    assert result.diverged_epoch == len(losses) + 1
+    assert result.losses.tobytes() == losses.tobytes()
+    assert all(g.tobytes() == np.ascontiguousarray(w).tobytes()
+               for g, w in zip(result.params, expected))
+
+
+def test_fit_leaves_the_initial_parameters_untouched():
+    rng = np.random.default_rng(3)
+    params = init_params(layer_shapes(8, 1), rng.standard_normal, 0.5)
+    before = [p.copy() for p in params]
+    fit(params, np.linspace(0, 1, 10)[:, None], np.ones((10, 1)), make_optimizer("sgd", 0.1),
+        20, "tanh")
+    assert all(np.array_equal(p, b) for p, b in zip(params, before))
