@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from conftest import compose_config, store_uri
 from scratchnet.data import make_curve
 from scratchnet.pipeline import load_model, run
-from scratchnet.plots import fit_figure
+from scratchnet.plots import save_fit_figure
 from scratchnet.rrng import RRandom
 from scratchnet.tracking import TAG_FAILURE
 
@@ -97,7 +97,7 @@ def render(losses: np.ndarray, y_fit: np.ndarray) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         buffer = io.BytesIO()
-        fit_figure(losses, curve, y_fit).savefig(buffer, format="png", dpi=50)
+        save_fit_figure(buffer, losses, curve, y_fit, dpi=50)
     return buffer.getvalue()
 
 

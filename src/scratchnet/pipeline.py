@@ -17,7 +17,7 @@ import yaml
 from . import tracking
 from .config import Config, config_hash, flatten
 from .network import predict
-from .plots import fit_figure
+from .plots import save_fit_figure
 from .training import TrainResult, train_network
 
 
@@ -87,8 +87,7 @@ def write_artifacts(folder: Path, config: Config, result: TrainResult) -> None:
         y_fit = predict(fit.params, curve.t[:, None], config.model.activation)[:, 0]
     with warnings.catch_warnings():  # a diverging loss curve overflows the log axis
         warnings.simplefilter("ignore", RuntimeWarning)
-        figure = fit_figure(fit.losses, curve, y_fit, title=default_run_name(config))
-        figure.savefig(folder / "fit.png", dpi=100)
+        save_fit_figure(folder / "fit.png", fit.losses, curve, y_fit, default_run_name(config))
     epochs = np.arange(1, len(fit.losses) + 1)
     np.savetxt(folder / "history.csv", np.column_stack([epochs, fit.losses]),
                delimiter=",", header="epoch,loss", comments="", fmt=["%d", "%.17g"])

@@ -3,45 +3,84 @@ GUI backend or global figure state is involved in worker processes."""
 
 from __future__ import annotations
 
+import functools
+import io
+from pathlib import Path
+from typing import BinaryIO
+
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 from .data import Curve
 
+# A diverged run's loss and fit reach ~1e308: axis padding and ticks beyond that overflow
+# and drawing raises, so both are drawn clipped to +-1e200.
+CLIP = 1e200
 
-def fit_figure(losses: np.ndarray, curve: Curve, y_fit: np.ndarray, title: str = "") -> Figure:
+
+class FitFigure:
     """The article's two panels: A, training loss (log scale); B, observations, true curve
-    and the network's fit. y_fit: (n_points,) predictions at curve.t."""
-    figure = Figure(figsize=(10, 4), layout="constrained")
-    loss_axes, fit_axes = figure.subplots(1, 2)
-    epochs = np.arange(1, len(losses) + 1)
-    # A diverged run's loss and fit reach ~1e308: axis padding and ticks beyond that
-    # overflow and drawing raises, so both are drawn clipped to +-1e200.
-    shown = np.clip(losses, 1e-200, 1e200)
-    loss_axes.plot(epochs, shown, color="steelblue", linewidth=0.9)
-    loss_axes.set_yscale("log")
-    loss_axes.set(xlabel="Epoch", ylabel="MSE (log scale)", title="A: Training loss")
-    fit_axes.scatter(curve.t, curve.y_obs, color="grey", s=10, label="Observed")
-    fit_axes.plot(curve.t_dense, curve.y_true_dense, color="firebrick", linestyle="--",
-                  linewidth=1.5, label="True curve")
-    fit_axes.plot(curve.t, np.clip(y_fit, -1e200, 1e200), color="steelblue", linewidth=1.5,
-                  label="NN fit")
-    fit_axes.set(xlabel="Normalised time", ylabel="Normalised incidence",
-                 title="B: True curve (red) vs NN fit (blue)")
-    fit_axes.legend(frameon=False)
-    if title:
-        figure.suptitle(title)
-    return figure
+    and the network's fit.
+
+    Built once per process and redrawn for each run with new data: a sweep renders one per
+    run, and building the axes, ticks and legend anew each time cost more than drawing.
+    Fixed margins instead of a layout engine, and plain-text log tick labels instead of
+    mathtext, for the same reason (together about 4x faster than a fresh constrained figure).
+    """
+
+    def __init__(self) -> None:
+        self.figure = Figure(figsize=(10, 4))
+        self.figure.subplots_adjust(left=0.09, right=0.985, bottom=0.12, top=0.86, wspace=0.22)
+        self.loss_axes, self.fit_axes = self.figure.subplots(1, 2)
+        (self.loss_line,) = self.loss_axes.plot([], [], color="steelblue", linewidth=0.9)
+        self.loss_axes.set_yscale("log")
+        for set_formatter in (self.loss_axes.yaxis.set_major_formatter,
+                              self.loss_axes.yaxis.set_minor_formatter):
+            set_formatter(LogFormatter(labelOnlyBase=False))
+        self.loss_axes.set(xlabel="Epoch", ylabel="MSE (log scale)", title="A: Training loss")
+        # Lines, not a scatter: Axes.relim() does not see collections.
+        (self.observed,) = self.fit_axes.plot([], [], "o", color="grey", markersize=3,
+                                              label="Observed")
+        (self.truth,) = self.fit_axes.plot([], [], color="firebrick", linestyle="--",
+                                           linewidth=1.5, label="True curve")
+        (self.fit,) = self.fit_axes.plot([], [], color="steelblue", linewidth=1.5,
+                                         label="NN fit")
+        self.fit_axes.set(xlabel="Normalised time", ylabel="Normalised incidence",
+                          title="B: True curve (red) vs NN fit (blue)")
+        self.fit_axes.legend(frameon=False)
+        self.title = self.figure.suptitle("")
+
+    def save(self, target: str | Path | BinaryIO, losses: np.ndarray, curve: Curve,
+             y_fit: np.ndarray, title: str = "", dpi: int = 100) -> None:
+        """Draw one run and write it as PNG. losses: (epochs,); y_fit: (n_points,) at curve.t."""
+        self.loss_line.set_data(np.arange(1, len(losses) + 1), np.clip(losses, 1 / CLIP, CLIP))
+        self.observed.set_data(curve.t, curve.y_obs)
+        self.truth.set_data(curve.t_dense, curve.y_true_dense)
+        self.fit.set_data(curve.t, np.clip(y_fit, -CLIP, CLIP))
+        for axes in (self.loss_axes, self.fit_axes):
+            axes.relim()
+            axes.autoscale_view()
+        self.title.set_text(title)
+        # zlib level 1: a third of the encoding time for a slightly larger file
+        self.figure.savefig(target, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+
+
+@functools.cache
+def _fit_figure() -> FitFigure:
+    return FitFigure()
+
+
+def save_fit_figure(target: str | Path | BinaryIO, losses: np.ndarray, curve: Curve,
+                    y_fit: np.ndarray, title: str = "", dpi: int = 100) -> None:
+    """Render a run's two panels to ``target`` with this process's FitFigure."""
+    _fit_figure().save(target, losses, curve, y_fit, title, dpi)
 
 
 def warm_up() -> None:
-    """Render a small log-scale figure to memory once, so matplotlib's font and mathtext
-    caches (about 0.4 s to build, for log-axis tick labels) are ready in a process that
-    will fork one child per sweep job: the children inherit them instead of rebuilding."""
-    import io
-
-    figure = Figure(figsize=(2, 2), layout="constrained")
-    axes = figure.subplots()
-    axes.plot([1, 2, 3], [1.0, 0.1, 0.01])
-    axes.set_yscale("log")
-    figure.savefig(io.BytesIO(), format="png", dpi=50)
+    """Build this process's FitFigure and render it once to memory, so matplotlib's font
+    caches are ready in a process that will fork one child per sweep job: the children
+    inherit both instead of rebuilding them."""
+    t = np.linspace(0.0, 1.0, 5)
+    curve = Curve(t=t, y_obs=t, y_true=t, t_dense=t, y_true_dense=t)
+    save_fit_figure(io.BytesIO(), np.array([1.0, 0.1, 0.01]), curve, t, "warm-up")

@@ -9,6 +9,7 @@ written before fan-out, and ``progress.jsonl``, one line appended per finished j
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import math
@@ -36,10 +37,16 @@ class SweepFailed(RuntimeError):
     """Some jobs crashed (not diverged); the message names them."""
 
 
+# Hydra's basic sweeper and ours (hydra_plugins/scratchnet_sweeper), which launches the
+# same jobs: the first is the one sweep identities were made with.
+GRID_SWEEPERS = ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                 "hydra_plugins.scratchnet_sweeper.GridSweeper")
+
+
 def job_grid(hydra_cfg: DictConfig) -> list[list[str]] | None:
     """The override list of every job a basic-sweeper multirun will launch, or None when
     another sweeper (Optuna) chooses the jobs as it goes."""
-    if not str(hydra_cfg.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+    if str(hydra_cfg.sweeper.get("_target_")) not in GRID_SWEEPERS:
         return None
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -66,7 +73,9 @@ def sweep_key(base: Config, hydra_cfg: DictConfig) -> str:
     """Identity of a sweep command: the base config (tracking excluded), the sweeper and its
     axes. The same command run again has the same key, so it resumes the same parent."""
     axes = {k: v for k, v in sweep_axes(hydra_cfg).items() if not k.startswith("tracking.")}
-    identity = {"base": config_hash(base), "sweeper": str(hydra_cfg.sweeper.get("_target_")),
+    sweeper = str(hydra_cfg.sweeper.get("_target_"))
+    identity = {"base": config_hash(base),
+                "sweeper": GRID_SWEEPERS[0] if sweeper in GRID_SWEEPERS else sweeper,
                 "axes": axes, "n_trials": hydra_cfg.sweeper.get("n_trials")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -262,11 +271,16 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
 @functools.cache
 def _prepare_worker() -> None:
     """Once per worker, what every forked job would otherwise pay again: importing the
-    pipeline (matplotlib, MLflow's artifact code) and building matplotlib's text caches."""
+    pipeline (matplotlib, MLflow's artifact code), building the fit figure and matplotlib's
+    text caches. Then the worker's heap is frozen out of the garbage collector (Python's
+    documented recipe before fork): a collection in a job process would otherwise touch
+    every inherited object and copy the whole heap page by page (~0.3 s a job)."""
     from . import pipeline  # noqa: F401
     from .plots import warm_up
 
     warm_up()
+    gc.collect()
+    gc.freeze()
 
 
 def _job_process(send, config: Config, overrides: list[str], info: dict, progress: Path) -> None:

@@ -1,0 +1,27 @@
+"""The fit figure is one Figure per process, redrawn for each run: a run's PNG must not
+depend on the runs drawn before it."""
+
+import io
+
+import numpy as np
+
+from scratchnet.data import make_curve
+from scratchnet.plots import FitFigure
+from scratchnet.rrng import RRandom
+
+
+def png(figure: FitFigure, losses, noise_seed: int, y_fit, title: str) -> bytes:
+    curve = make_curve(RRandom(noise_seed).rnorm(30), 0.4, 0.025, 0.06)
+    buffer = io.BytesIO()
+    figure.save(buffer, np.asarray(losses, dtype=float), curve, np.asarray(y_fit), title)
+    return buffer.getvalue()
+
+
+def test_a_redrawn_figure_is_byte_identical_to_a_fresh_one():
+    run_a = (np.geomspace(0.5, 0.03, 3000), 1, np.linspace(-0.1, 0.7, 30), "run a")
+    run_b = (np.geomspace(1e-3, 1e250, 90), 2, np.full(30, 1e300), "run b (diverged)")
+    fresh = png(FitFigure(), *run_a)
+    reused = FitFigure()
+    png(reused, *run_b)
+    assert png(reused, *run_a) == fresh
+    assert png(reused, *run_b) != fresh  # the figure does show the data it is given
