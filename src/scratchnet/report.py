@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -215,10 +216,11 @@ def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
             figures["loss_best_worst.png"] = loss_curves_figure(histories)
     report = Report(runs, summary, figures, parent_id)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_report(report, out_dir)
-    if log_to_parent:
-        with tempfile.TemporaryDirectory() as tmp:
-            write_report(report, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:  # rendered once, copied to both places
+        write_report(report, Path(tmp))
+        for written in sorted(Path(tmp).iterdir()):
+            shutil.copyfile(written, out_dir / written.name)
+        if log_to_parent:
             tracking.with_retry(client.log_artifacts, parent_id, tmp, "report")
     return report
 

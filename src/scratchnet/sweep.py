@@ -279,6 +279,7 @@ def _prepare_worker() -> None:
     from .plots import warm_up
 
     warm_up()
+    tracking.provenance()  # git commit and status: asked once, not by every job process
     gc.collect()
     gc.freeze()
 
