@@ -10,9 +10,9 @@ one always runs joblib's loky backend (it overwrites ``backend``), this one pass
 # No "from __future__ import annotations": Hydra's plugin scan runs this module without
 # registering it in sys.modules, where dataclasses look string annotations up.
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
