@@ -20,6 +20,10 @@ from mlflow import MlflowClient
 from conftest import ROOT, TrackingServer, run_cli
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_PARENT, TAG_SWEEP_KEY
 
+# A server start and an 8-run sweep cost about 40 s on 2 cores (more under load): the whole
+# module runs with the slow tests (CI: pytest -m slow).
+pytestmark = pytest.mark.slow
+
 GRID = ["model.hidden_size=8,16", "train.lr=0.05,0.1", "seed=1,2", "data.noise=0.06",
         "train.epochs=300", "tracking.log_every=25", "hydra.launcher.n_jobs=2"]
 LOSS_STEPS = [1, *range(25, 301, 25)]  # first epoch, every log_every-th, the last
@@ -92,7 +96,77 @@ def test_every_run_its_history_and_fit_plot_read_back_over_http(served, tmp_path
     assert not (folder / "mlruns").exists()  # nothing written beside the sweep
 
 
-@pytest.mark.slow
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Debian chromium driven by its chromedriver (.ci/run installs both)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = "needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs them: missing there is a broken CI, not a skip
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1600,1000",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_ui_lists_the_sweep_and_shows_a_fit_plot_in_chromium(served, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, _, _ = served
+    _, parents, children = runs_of(server.uri)
+    parent, exp_id = parents[0].info.run_id, parents[0].info.experiment_id
+    kids = {c.info.run_id for c in children}
+    # The runs table (the UI's "Model training" view), one row per run, keyed by run id
+    # (AG Grid's row-id); children appear once their parent's expand button is pressed.
+    ml_view = "workflowType=machine_learning"
+    browser.get(f"{server.uri}/#/experiments/{exp_id}/runs?{ml_view}")
+    wait = WebDriverWait(browser, 60)
+    row = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, f"[role=row][row-id='{parent}']"))
+    assert parents[0].info.run_name.startswith("sweep hidden_size=8,16 lr=0.05,0.1")
+    assert parents[0].info.run_name in row.text
+
+    def shown_rows(b):
+        return {e.get_attribute("row-id") for e in b.find_elements(By.CSS_SELECTOR, "[role=row]")}
+
+    assert not kids & shown_rows(browser)  # collapsed: only the parent
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    wait.until(lambda b: kids <= shown_rows(b))
+    names = browser.find_element(By.CSS_SELECTOR, "[role=grid]").text
+    assert all(c.info.run_name in names for c in children)
+    browser.save_screenshot(str(tmp_path / "runs_table.png"))
+    # A child's fit.png in its Artifacts tab: an <img> whose picture has loaded, at full size
+    child = children[0].info.run_id
+    browser.get(f"{server.uri}/#/experiments/{exp_id}/runs/{child}/artifacts/fit.png?{ml_view}")
+
+    def loaded_size(b):  # the artifact viewer shows the downloaded file from a blob: URL
+        for image in b.find_elements(By.CSS_SELECTOR, "img[src^='blob:']"):
+            size = b.execute_script("const i = arguments[0]; return i.complete ? "
+                                    "[i.naturalWidth, i.naturalHeight] : null", image)
+            if size and size[0] > 0:
+                return tuple(size)
+        return False
+
+    assert wait.until(loaded_size) == (1000, 400)
+    browser.save_screenshot(str(tmp_path / "fit_png.png"))
+    print(f"screenshots in {tmp_path}")
+
+
 def test_the_same_sweep_on_a_local_dask_cluster_is_bit_identical(served, tmp_path):
     server, folder, _ = served
     started = time.monotonic()
@@ -123,7 +197,6 @@ def progress_lines(folder: Path) -> int:
     return sum(len(p.read_text().splitlines()) for p in folder.glob("multirun/*/*/progress.jsonl"))
 
 
-@pytest.mark.slow
 def test_a_server_that_dies_mid_sweep_loses_nothing_and_a_rerun_completes(tmp_path):
     server = TrackingServer(tmp_path / "server").start()
     longer = ["model.hidden_size=8,16", "train.lr=0.05,0.1", "seed=1,2,3", "data.noise=0.06",
