@@ -22,8 +22,9 @@ def test_a_dask_scheduler_that_does_not_answer_stops_before_anything_is_written(
                       f"tracking.uri={store_uri(tmp_path)}"], tmp_path, timeout=120)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert lines == [f"error: hydra.launcher.scheduler_address: no Dask scheduler answers at "
-                     f"{address} (Timed out trying to connect to {address} after 10 s)"]
+    expected = (f"error: hydra.launcher.scheduler_address: no Dask scheduler answers at "
+                f"{address} (Timed out trying to connect to {address} after 10 s)")
+    assert lines == [expected]
     assert not (tmp_path / "mlflow.db").exists()
 
 
