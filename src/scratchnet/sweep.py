@@ -26,7 +26,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from . import tracking
+from . import cluster, tracking
 from .config import Config, config_hash
 from .configure import one_line, overrides_config, to_config
 
@@ -115,6 +115,8 @@ class SweepCallback(Callback):
         jobs = job_grid(hydra_cfg)
         for job in jobs or []:  # every job's values checked before anything is written
             to_config(overrides_config(config, job))
+        if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
+            cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
         client = tracking.open_store(base.tracking.uri)  # created and migrated once, here
         exp_id = tracking.experiment_id(client, base.tracking.experiment, base.tracking.uri)
         key, axes = sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg)
@@ -151,6 +153,7 @@ class SweepCallback(Callback):
     def _end(self) -> None:
         from .report import build_report  # pandas and matplotlib: loaded once, at the end
 
+        cluster.stop()  # hydra/launcher=dask: the jobs are done, a local cluster ends here
         progress = self._progress
         progress.stop()
         summary = progress.read()
@@ -159,19 +162,36 @@ class SweepCallback(Callback):
         crashed = summary.jobs_with("failed")
         reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
         try:
-            record_reused_runs(self.client, self.parent_id, reused)
-            report = build_report(self.client, self.exp_id, self.parent_id, Path(self.report_dir))
-            print(report.console_text())
-        finally:
-            tracking.end_run(self.client, self.parent_id, "FAILED" if crashed else "FINISHED",
-                             f"{len(crashed)} jobs crashed" if crashed else None)
+            try:
+                record_reused_runs(self.client, self.parent_id, reused)
+                report = build_report(self.client, self.exp_id, self.parent_id,
+                                      Path(self.report_dir))
+                print(report.console_text())
+            finally:
+                tracking.end_run(self.client, self.parent_id, "FAILED" if crashed else "FINISHED",
+                                 f"{len(crashed)} jobs crashed" if crashed else None)
+        except Exception as error:  # e.g. the tracking server went away mid-sweep
+            if not crashed:
+                raise
+            raise SweepFailed(crash_message(summary) + "; no report: "
+                              + tracking.describe_error(error)) from None
         uri = self.base.tracking.uri
         print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
         print(f"Compare it in the MLflow UI: mlflow ui --backend-store-uri {uri}"
               if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
         if crashed:
-            raise SweepFailed(f"{len(crashed)} of {summary.total} jobs crashed: "
-                              + "; ".join(" ".join(job) for job in crashed))
+            raise SweepFailed(crash_message(summary))
+
+
+def crash_message(summary: Summary) -> str:
+    """'3 of 8 jobs crashed: <reason>: [job] [job]; <reason>: [job]', jobs grouped by reason."""
+    by_reason: dict[str, list[str]] = {}
+    for record in summary.records:
+        if record["status"] == "failed":
+            job = "[" + " ".join(record["overrides"]) + "]"
+            by_reason.setdefault(record.get("error") or "unknown error", []).append(job)
+    return (f"{sum(map(len, by_reason.values()))} of {summary.total} jobs crashed: "
+            + "; ".join(f"{reason}: {' '.join(jobs)}" for reason, jobs in by_reason.items()))
 
 
 _active: SweepCallback | None = None  # the sweep this process is running, for Ctrl-C
@@ -185,6 +205,7 @@ def interrupt_active_sweep() -> None:
         return
     if sweep._progress is not None:
         sweep._progress.stop()
+    cluster.stop()
     mark_stale_children_killed(sweep.client, sweep.exp_id, sweep.parent_id, "interrupted (SIGINT)")
     tracking.end_run(sweep.client, sweep.parent_id, "KILLED", "interrupted (SIGINT)")
 
@@ -223,6 +244,10 @@ def mark_stale_children_killed(client, exp_id: str, parent_id: str,
     return len(stale)
 
 
+DAEMON_WORKER = ("this worker is a daemon process, which may not start the job's process: "
+                 "start Dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False")
+
+
 def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
     """One sweep job, in a joblib worker. Returns the objective (true_mse) for sweepers; a
     diverged run returns inf, a crashed one nan. Errors are recorded, not raised, so one bad
@@ -242,11 +267,14 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
         previous = None if info["fresh"] else tracking.finished_run(
             client, info["experiment_id"], config_hash(config))
     except Exception as error:
-        append_progress(progress, "failed", overrides, None, f"{type(error).__name__}: {error}")
+        append_progress(progress, "failed", overrides, None, tracking.describe_error(error))
         return math.nan
     if previous is not None:  # already done: answered here, no job process needed
         append_progress(progress, "skipped", overrides, previous.info.run_id)
         return previous.data.metrics.get("true_mse", math.inf)
+    if multiprocessing.current_process().daemon:  # it could not start the job's process
+        append_progress(progress, "failed", overrides, None, DAEMON_WORKER)
+        return math.nan
     _prepare_worker()
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -302,7 +330,7 @@ def _job(config: Config, overrides: list[str], info: dict, progress: Path) -> fl
         with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
             outcome = run(config, parent_run_id=info["parent_run_id"], overrides=overrides)
     except Exception as error:
-        append_progress(progress, "failed", overrides, None, f"{type(error).__name__}: {error}")
+        append_progress(progress, "failed", overrides, None, tracking.describe_error(error))
         return math.nan
     status = "diverged" if outcome.failure else "done"
     append_progress(progress, status, overrides, outcome.run_id)

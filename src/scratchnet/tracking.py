@@ -28,6 +28,16 @@ from filelock import FileLock
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # MLflow draws a progress bar on stderr for every artifact download; ours is one line.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# With a server, MLflow prints two "View run/experiment at" links per run; we print ours once.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# A tracking server that has gone away fails a job within about 10 s (3 retries, backoff
+# 0 + 2 + 4 s plus up to 1 s jitter each; a server that hangs: 4 x 10 s), not after the
+# minutes of MLflow's defaults (7 retries, backoff factor 2, 120 s timeout). These are
+# MLflow's own variables: set any of them in the environment to choose another budget.
+for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
+                      ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                      ("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")):
+    os.environ.setdefault(_name, _value)
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
@@ -120,6 +130,8 @@ def open_store(uri: str) -> MlflowClient:
     check_uri(uri)
     for noisy in ("mlflow.store.db.utils", "alembic"):  # schema set-up chatter on stderr
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # a line per HTTP retry to a server that is down: the sweep's summary says it once
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     path = sqlite_path(uri)
     lock = FileLock(str(path) + ".lock") if path is not None else contextlib.nullcontext()
     try:
@@ -232,6 +244,19 @@ def finished_run(client: MlflowClient, exp_id: str, config_hash: str):
         if run.info.status == "FINISHED" or run.data.tags.get(TAG_FAILURE, "").startswith("diverged"):
             return run
     return None
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an error, for a sweep's summary. MLflow's report of a tracking server
+    that does not answer (a URL, urllib3's retry state, a nested exception) becomes e.g.
+    'MLflow server http://127.0.0.1:5000 unreachable: Connection refused'."""
+    text = f"{type(error).__name__}: {_first_line(error)}"
+    match = re.search(r"API request to (https?://[^/\s]+)\S* failed with exception", text)
+    if match and ("Max retries exceeded" in text or "ConnectionError" in text):
+        causes = re.findall(r"\[Errno -?\d+\] ([^'\"()]+)|(Read timed out)", text)
+        cause = next((a or b for a, b in reversed(causes)), "no answer")
+        return f"MLflow server {strip_credentials(match.group(1))} unreachable: {cause.strip()}"
+    return strip_credentials(text)
 
 
 def _first_line(error: BaseException) -> str:
