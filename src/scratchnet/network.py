@@ -151,19 +151,20 @@ class Workspace:
         self.outputs = outputs
         self.y_hat, self.error, self.squared = (np.empty((n, 1)) for _ in range(3))
         self.grad_z = [np.empty((n, w)) for w in widths]  # dL/d(pre-activation), per layer
-        self.derivative = [np.empty((n, w)) for w in widths]
+        self.derivative = [np.empty((n, w)) for w in widths[:-1]]  # per hidden layer
         self.first_epoch = True
         self.weights = list(params[0::2])  # the caller's arrays until the first backward()
         self.weights_t = [w.T for w in self.weights]
         biases, bias_grads, weight_grads = self.params[1::2], self.grads[1::2], self.grads[0::2]
         # Per-layer operands, looked up once: (input, layer, output, bias) for the hidden
         # layers; going down, (layer, input^T, dL/dz, dL/dW, dL/db, dL/dz below or None,
-        # derivative buffer, input).
+        # derivative buffer or None, input).
         self.hidden = [(outputs[k], k, outputs[k + 1], biases[k]) for k in range(len(widths) - 1)]
         self.output_bias = biases[-1]
         self.layers_down = [
             (k, outputs[k].T, self.grad_z[k], weight_grads[k], bias_grads[k],
-             self.grad_z[k - 1] if k > 0 else None, self.derivative[k - 1], outputs[k])
+             self.grad_z[k - 1] if k > 0 else None,
+             self.derivative[k - 1] if k > 0 else None, outputs[k])
             for k in reversed(range(len(widths)))]
         self.activate = ACTIVATIONS_INPLACE[activation]
         self.derivative_into = DERIVATIVES_INTO[activation]
