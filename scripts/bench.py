@@ -39,9 +39,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 from scratchnet.configure import to_config
-from scratchnet.data import make_curve
-from scratchnet.network import init_params, layer_shapes
-from scratchnet.training import random_streams, train_network
+from scratchnet.training import initial_state, train_network
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -89,23 +87,13 @@ def time_scratchnet(config, repeats: int):
     return statistics.median(r.train_seconds for r in results), results[-1]
 
 
-def initial_state(config):
-    """scratchnet's data (t, y_obs) and initial weights, drawn exactly as train_network draws
-    them, so PyTorch trains the same network on the same points."""
-    draw_noise, draw_weights = random_streams(config.seed, config.data.rng)
-    curve = make_curve(draw_noise(config.data.n_points), config.data.peak, config.data.width,
-                       config.data.noise)
-    params = init_params(layer_shapes(config.model.hidden_size, config.model.depth),
-                         draw_weights, config.model.init_scale)
-    return curve.t, curve.y_obs, params
-
-
 def time_torch_once(config, torch) -> tuple[float, float]:
     """One PyTorch eager run of the article's section 5: (seconds of the epoch loop, final MSE).
     The final MSE is the last epoch's loss before its update, as scratchnet records it."""
     from torch import nn
 
-    t, y_obs, (w1, b1, w2, b2) = initial_state(config)
+    curve, (w1, b1, w2, b2) = initial_state(config)  # the data and weights scratchnet uses
+    t, y_obs = curve.t, curve.y_obs
     x, y = torch.tensor(t[:, None]), torch.tensor(y_obs[:, None])  # float64, (60, 1)
     model = nn.Sequential(nn.Linear(1, config.model.hidden_size), nn.Tanh(),
                           nn.Linear(config.model.hidden_size, 1)).double()

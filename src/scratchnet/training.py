@@ -93,13 +93,19 @@ def random_streams(seed: int, kind: str) -> tuple[Callable[[int], np.ndarray], C
     return data_gen.standard_normal, init_gen.standard_normal
 
 
-def train_network(config: Config) -> TrainResult:
-    """Data, initial weights and training, all determined by the config."""
+def initial_state(config: Config) -> tuple[Curve, Params]:
+    """The run's data and initial weights, drawn as the config says (noise first)."""
     draw_noise, draw_weights = random_streams(config.seed, config.data.rng)
     curve = make_curve(draw_noise(config.data.n_points), config.data.peak,
                        config.data.width, config.data.noise)
     params = init_params(layer_shapes(config.model.hidden_size, config.model.depth),
                          draw_weights, config.model.init_scale)
+    return curve, params
+
+
+def train_network(config: Config) -> TrainResult:
+    """Data, initial weights and training, all determined by the config."""
+    curve, params = initial_state(config)
     optimizer = make_optimizer(config.train.optimizer, config.train.lr)
     start = time.perf_counter()
     result = fit(params, curve.t[:, None], curve.y_obs[:, None], optimizer,
