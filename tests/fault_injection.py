@@ -2,8 +2,10 @@
 
 Added on the command line, e.g. +hydra.callbacks.die._target_=fault_injection.DieInJob
 +hydra.callbacks.die.when=model.hidden_size=16; the tests put this folder on PYTHONPATH.
-on_job_start runs in the joblib worker before the job; the patch is inherited by the
-job's forked process, which then dies in the middle of training.
+on_job_start runs in the joblib worker before the job. A worker runs its jobs in a job
+process forked before its first job (sweep.JobProcess), which sees the worker's modules as
+they were then: so the first job patches the job function once, and the patched function
+decides per job, inside the job process, whether to die in the middle of training.
 """
 
 import os
@@ -18,17 +20,24 @@ class DieInJob(Callback):
         self.when = when
 
     def on_job_start(self, config, **kwargs) -> None:
-        from scratchnet import training
+        from scratchnet import sweep, training
 
-        # the worker runs several jobs: always wrap the real loop, not a previous wrapper
-        original = training.__dict__.setdefault("_real_fit_loop", training._fit_loop)
-        chosen = self.when in list(config.hydra.overrides.task)
+        if "_real_job" in sweep.__dict__:  # patched by an earlier job of this worker
+            return
+        real_job, real_fit_loop, when = sweep._job, training._fit_loop, self.when
+        sweep._real_job = real_job
 
-        def fit_loop(params, x, y, optimizer, losses, activation):
-            if chosen:
-                half = len(losses) // 2
-                original(params, x, y, optimizer, losses[:half], activation)
-                os._exit(3)
-            return original(params, x, y, optimizer, losses, activation)
+        def job(config, overrides, info, progress):
+            chosen = when in overrides
 
-        training._fit_loop = fit_loop
+            def fit_loop(params, x, y, optimizer, losses, activation):
+                if chosen:
+                    half = len(losses) // 2
+                    real_fit_loop(params, x, y, optimizer, losses[:half], activation)
+                    os._exit(3)
+                return real_fit_loop(params, x, y, optimizer, losses, activation)
+
+            training._fit_loop = fit_loop
+            return real_job(config, overrides, info, progress)
+
+        sweep._job = job

@@ -43,7 +43,7 @@ def start(scheduler_address: str | None, n_jobs: int) -> Any:
         raise ClusterError(f"hydra/launcher=dask needs Dask ({error}): "
                            "pip install 'scratchnet[cluster]'") from None
 
-    # Each job runs in a child process forked from its worker (sweep.run_job), and a
+    # Jobs run in a job process forked from their worker (sweep.JobProcess), and a
     # daemonic process may not have children: Dask's documented switch makes the worker
     # processes it starts non-daemonic. (Read by the nanny that starts them: here for a
     # local cluster; a remote cluster's workers need DASK_DISTRIBUTED__WORKER__DAEMON=False.)
