@@ -118,6 +118,8 @@ class SweepCallback(Callback):
             to_config(overrides_config(config, job))
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
+        tracking.check_uri(base.tracking.uri)  # a store that cannot work fails before anything
+        workers = warm_up_workers(hydra_cfg.launcher)
         client = tracking.open_store(base.tracking.uri)  # created and migrated once, here
         exp_id = tracking.experiment_id(client, base.tracking.experiment, base.tracking.uri)
         key, axes = sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg)
@@ -129,6 +131,8 @@ class SweepCallback(Callback):
             {"parent_run_id": parent_id, "experiment_id": exp_id, "fresh": self.fresh,
              "total": total}))
         self.client, self.exp_id, self.parent_id, self.base = client, exp_id, parent_id, base
+        if workers is not None:
+            workers.join()
         self._progress = Progress(sweep_dir / PROGRESS_FILE, total)
         self._progress.start()
         global _active
@@ -182,6 +186,38 @@ class SweepCallback(Callback):
               if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
         if crashed:
             raise SweepFailed(crash_message(summary))
+
+
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
+def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
+    """Start the joblib launcher's workers now, in a background thread, each importing what
+    jobs need (about 3 s a worker) while this process creates the store and the parent run.
+
+    Hydra's joblib launcher would start them only when it dispatches the first job. Its
+    Parallel call then reuses these workers: joblib keeps one reusable loky executor per
+    process and reuses it for a call configured the same way, so the same keys are passed.
+    """
+    if str(launcher_cfg.get("_target_")) != JOBLIB_LAUNCHER:
+        return None
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+    from joblib import Parallel, delayed, effective_n_jobs
+    from omegaconf import OmegaConf
+
+    joblib_cfg = OmegaConf.to_container(launcher_cfg, resolve=True)
+    del joblib_cfg["_target_"]
+    joblib_cfg["backend"] = "loky"  # as the launcher sets it
+    process_joblib_cfg(joblib_cfg)
+    tasks = effective_n_jobs(joblib_cfg["n_jobs"])
+
+    def warm_up() -> None:
+        with contextlib.suppress(Exception):  # the jobs themselves report any real problem
+            Parallel(**joblib_cfg)(delayed(_prepare_worker)() for _ in range(tasks))
+
+    thread = threading.Thread(target=warm_up, name="warm-up-workers", daemon=True)
+    thread.start()
+    return thread
 
 
 def crash_message(summary: Summary) -> str:
@@ -334,6 +370,8 @@ def _prepare_worker() -> None:
     text caches. Then the worker's heap is frozen out of the garbage collector (Python's
     documented recipe before fork): a collection in a job process would otherwise touch
     every inherited object and copy the whole heap page by page (~0.3 s a job)."""
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (the store's code, 0.7 s)
+
     from . import pipeline  # noqa: F401
     from .plots import warm_up
 
