@@ -12,10 +12,11 @@ class SGD:
 
     def __init__(self, lr: float):
         self.lr = lr
+        self._lr = np.array(lr)  # 0-d: the same product as the float, converted once
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        np.multiply(grad, self.lr, out=grad)
-        np.subtract(theta, grad, out=theta)
+        np.multiply(grad, self._lr, grad)
+        np.subtract(theta, grad, theta)
 
 
 class Adam:

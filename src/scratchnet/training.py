@@ -66,14 +66,16 @@ def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
               activation: str) -> FitResult:
     net = Workspace(params, x, y, activation)  # buffers allocated once, updated in place
-    loss_of, backward, step = net.loss, net.backward, optimizer.step  # bound once: hot loop
-    theta, grad = net.theta, net.grad
-    for epoch in range(len(losses)):
+    loss_of, step, theta, grad = net.loss_of, optimizer.step, net.theta, net.grad
+    for epoch, (forward, backward) in zip(range(len(losses)), net.programs()):
+        for function, args in forward:
+            function(*args)
         loss = loss_of()
         if not math.isfinite(loss):
             return FitResult(losses[:epoch].copy(), net.copy_params(), epoch + 1, loss)
         losses[epoch] = loss
-        backward()
+        for function, args in backward:
+            function(*args)
         step(theta, grad)
     return FitResult(losses, net.copy_params())
 
