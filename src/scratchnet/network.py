@@ -124,9 +124,9 @@ class Workspace:
 
     ``params``/``grads`` are views of ``theta``/``grad`` in the usual [W1, b1, ...] layout.
     An epoch is a ``Program``: run its ``forward`` steps, read the loss with ``loss_of``
-    and, if it is finite, run its ``backward`` steps, which fill ``grad``; then step
-    ``theta``. ``programs()`` yields the program of each epoch in turn. The steps are built
-    once, so an epoch costs its numpy calls and little else.
+    and, if it is finite, run its ``backward`` steps, which fill ``grad`` (and then, from
+    ``programs(update)``, step ``theta``). The steps are built once, so an epoch costs its
+    numpy calls and little else.
 
     A matrix's memory order decides how BLAS sums a product. The readable loop multiplies by
     the caller's arrays in the first epoch (R fills hidden-to-hidden matrices by column) and
@@ -152,9 +152,12 @@ class Workspace:
         """The MSE, once an epoch's forward steps have run."""
         return float(np.add.reduce(self.squared, None)) / self.n  # as np.mean does
 
-    def programs(self) -> Iterator[Program]:
-        """The program of each epoch, epoch 1 first, without end."""
-        return itertools.chain([self.first_epoch], itertools.repeat(self.later_epochs))
+    def programs(self, update: list[Step]) -> Iterator[Program]:
+        """The program of each epoch, epoch 1 first, without end, with the optimiser's
+        ``update`` steps (on theta and grad) appended to its backward steps."""
+        first, later = (Program(p.forward, p.backward + update)
+                        for p in (self.first_epoch, self.later_epochs))
+        return itertools.chain([first], itertools.repeat(later))
 
     def _program(self, weights: Params) -> Program:
         """The steps of an epoch that multiplies by ``weights``; every program of a workspace
