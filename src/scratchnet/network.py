@@ -168,9 +168,9 @@ class Workspace:
         forward: list[Step] = []
         for k, z in enumerate(outputs[1:]):  # the hidden layers, z: (n, width)
             forward += [(np.dot, (outputs[k], weights[k], z)),
-                        (np.add, (z, _broadcast(biases[k], z.shape), z)), *activate(z)]
+                        (np.add, (z, _scalar_if_single(biases[k]), z)), *activate(z)]
         forward += [(np.dot, (outputs[-1], weights[-1], y_hat)),
-                    (np.add, (y_hat, _broadcast(biases[-1], y_hat.shape), y_hat)),
+                    (np.add, (y_hat, _scalar_if_single(biases[-1]), y_hat)),
                     (np.subtract, (y_hat, self._y, error)),
                     (np.multiply, (error, error, self.squared))]
         # 2 * error / n as error / (n / 2): doubling is exact (a finite loss bounds the error)
@@ -196,11 +196,10 @@ class Program(NamedTuple):
     backward: list[Step]  # the gradients into grad
 
 
-def _broadcast(bias: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A view of ``bias`` that numpy adds to an array of ``shape`` with the least work per
-    call: 0-d for a single value (numpy's scalar loop), else broadcast once, here. The sums
-    are the same as with ``bias`` itself."""
-    return bias.reshape(()) if bias.size == 1 else np.broadcast_to(bias, shape)
+def _scalar_if_single(bias: np.ndarray) -> np.ndarray:
+    """A one-value bias as a 0-d view, which numpy adds with its scalar loop (the output
+    layer's: half the cost of broadcasting its (1,) array); the same sums either way."""
+    return bias.reshape(()) if bias.size == 1 else bias
 
 
 def _views(flat: np.ndarray, like: Params) -> Params:
