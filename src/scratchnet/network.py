@@ -7,9 +7,10 @@ tables; each derivative is written in terms of the activation's *output* ``a``, 
 what the backward pass keeps (as scikit-learn's MLP does).
 
 ``forward`` and ``backward`` are the readable definitions. ``Workspace`` computes exactly the
-same numbers (the same numpy operations in the same order, so bit for bit) on buffers
-allocated once: the training loop's hot path, where per-call overhead, not arithmetic,
-is what costs (the article's network is a few thousand flops per epoch).
+same numbers (the same numpy operations in the same order, so bit for bit; the one rewrite,
+2 * e / n as e / (n / 2), is exact, see there) on buffers allocated once: the training
+loop's hot path, where per-call overhead, not arithmetic, is what costs (the article's
+network is a few thousand flops per epoch, about 20 numpy calls of 0.3-2 us each).
 """
 
 from __future__ import annotations
