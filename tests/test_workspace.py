@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
+from conftest import compose_config
 from scratchnet.network import backward, forward, init_params, layer_shapes, mse
 from scratchnet.optim import make_optimizer
-from conftest import compose_config
 from scratchnet.training import fit, initial_state
 
 

@@ -44,7 +44,7 @@ DERIVATIVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {  # d activation /
 def layer_shapes(hidden_size: int, depth: int) -> list[tuple[int, int]]:
     """(fan_in, fan_out) per weight matrix: 1 -> h (-> h)* -> 1."""
     widths = [1] + [hidden_size] * depth + [1]
-    return list(zip(widths[:-1], widths[1:]))
+    return list(itertools.pairwise(widths))
 
 
 def init_params(shapes: list[tuple[int, int]], draw_normal: Callable[[int], np.ndarray],
