@@ -6,9 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
+from conftest import compose_config
 from scratchnet.network import backward, forward, init_params, layer_shapes, mse
 from scratchnet.optim import make_optimizer
-from scratchnet.training import fit
+from scratchnet.training import fit, initial_state
 
 
 def reference_sgd(lr):
@@ -47,7 +48,7 @@ def reference_fit(params, x, y, update, epochs, activation):
     return np.array(losses), params
 
 
-CASES = list(itertools.product(["tanh", "relu", "sigmoid"], ["sgd", "adam"], [1, 2],
+CASES = list(itertools.product(["tanh", "relu", "sigmoid"], ["sgd", "adam"], [1, 2, 3],
                                [1, 16, 33]))
 
 
@@ -90,3 +91,33 @@ def test_fit_leaves_the_initial_parameters_untouched():
     fit(params, np.linspace(0, 1, 10)[:, None], np.ones((10, 1)), make_optimizer("sgd", 0.1),
         20, "tanh")
     assert all(np.array_equal(p, b) for p, b in zip(params, before))
+
+
+def test_the_articles_run_is_bit_identical_to_the_readable_loop():
+    """All 3000 epochs of the default config (60 points, 16 tanh units, SGD lr 0.05)."""
+    config = compose_config()
+    curve, params = initial_state(config)
+    x, y = curve.t[:, None], curve.y_obs[:, None]
+    losses, expected = reference_fit(params, x, y, reference_sgd(config.train.lr),
+                                     config.train.epochs, "tanh")
+    result = fit(params, x, y, make_optimizer("sgd", config.train.lr), config.train.epochs, "tanh")
+    assert len(losses) == 3000 and result.losses.tobytes() == losses.tobytes()
+    for got, want in zip(result.params, expected):
+        assert got.tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 25, 60, 61, 1000, 2**20 + 1])
+def test_the_output_gradient_rewrite_is_exact(n):
+    """The workspace computes backward's 2 * e / n as e / (n / 2). Exact whenever the loss
+    was finite (backward runs only then): |e| < sqrt(max float), so 2 * e is exact, n / 2
+    is exact, and both divisions round the same real number. Checked here where rounding
+    is most fragile: subnormals, the smallest normals, the largest allowed errors, ties."""
+    rng = np.random.default_rng(n)
+    tiny, big = np.finfo(float).smallest_subnormal, np.sqrt(np.finfo(float).max)
+    special = np.array([0.0, -0.0, tiny, 3 * tiny, np.finfo(float).tiny, big, -big,
+                        np.nextafter(big, 0), 1.0, 1 / 3, 0.1, -2.5])
+    mantissas = rng.uniform(1.0, 2.0, 20000) * rng.choice([-1.0, 1.0], 20000)
+    exponents = rng.integers(-1074, 511, 20000)  # every binade up to sqrt(max)
+    e = np.concatenate([special, np.ldexp(mantissas, exponents)])[:, None]
+    assert np.all(np.abs(e) <= big)
+    assert (e / np.array(n / 2)).tobytes() == (2.0 * e / n).tobytes()

@@ -66,15 +66,17 @@ def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
               activation: str) -> FitResult:
     net = Workspace(params, x, y, activation)  # buffers allocated once, updated in place
-    loss_of, backward, step = net.loss, net.backward, optimizer.step  # bound once: hot loop
-    theta, grad = net.theta, net.grad
-    for epoch in range(len(losses)):
+    loss_of, isfinite = net.loss_of, math.isfinite
+    programs = net.programs(optimizer.as_steps(net.theta, net.grad))
+    for epoch, (forward, backward) in zip(range(len(losses)), programs):
+        for function, args in forward:
+            function(*args)
         loss = loss_of()
-        if not math.isfinite(loss):
+        if not isfinite(loss):
             return FitResult(losses[:epoch].copy(), net.copy_params(), epoch + 1, loss)
         losses[epoch] = loss
-        backward()
-        step(theta, grad)
+        for function, args in backward:  # the gradients, then the optimiser's update
+            function(*args)
     return FitResult(losses, net.copy_params())
 
 
