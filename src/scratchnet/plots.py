@@ -25,8 +25,9 @@ class FitFigure:
 
     Built once per process and redrawn for each run with new data: a sweep renders one per
     run, and building the axes, ticks and legend anew each time cost more than drawing.
-    Fixed margins instead of a layout engine, and plain-text log tick labels instead of
-    mathtext, for the same reason (together about 4x faster than a fresh constrained figure).
+    Fixed margins instead of a layout engine, fixed places for titles and axis labels, and
+    plain-text log tick labels instead of mathtext, for the same reason (together about 5x
+    faster than a fresh constrained figure).
     """
 
     def __init__(self) -> None:
@@ -38,7 +39,7 @@ class FitFigure:
         for set_formatter in (self.loss_axes.yaxis.set_major_formatter,
                               self.loss_axes.yaxis.set_minor_formatter):
             set_formatter(LogFormatter(labelOnlyBase=False))
-        self.loss_axes.set(xlabel="Epoch", ylabel="MSE (log scale)", title="A: Training loss")
+        self.loss_axes.set(xlabel="Epoch", ylabel="MSE (log scale)")
         # Lines, not a scatter: Axes.relim() does not see collections.
         (self.observed,) = self.fit_axes.plot([], [], "o", color="grey", markersize=3,
                                               label="Observed")
@@ -46,8 +47,14 @@ class FitFigure:
                                            linewidth=1.5, label="True curve")
         (self.fit,) = self.fit_axes.plot([], [], color="steelblue", linewidth=1.5,
                                          label="NN fit")
-        self.fit_axes.set(xlabel="Normalised time", ylabel="Normalised incidence",
-                          title="B: True curve (red) vs NN fit (blue)")
+        self.fit_axes.set(xlabel="Normalised time", ylabel="Normalised incidence")
+        # Titles and axis labels at fixed places (axes coordinates): placed automatically,
+        # every tick label is measured again at each draw, a fifth of the figure's time.
+        for axes, title, label_x in ((self.loss_axes, "A: Training loss", -0.17),
+                                     (self.fit_axes, "B: True curve (red) vs NN fit (blue)", -0.11)):
+            axes.set_title(title, y=1.0)  # an explicit y turns automatic placement off
+            axes.yaxis.set_label_coords(label_x, 0.5)
+            axes.xaxis.set_label_coords(0.5, -0.1)
         self.fit_axes.legend(frameon=False)
         self.title = self.figure.suptitle("")
 
