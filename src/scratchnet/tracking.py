@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from filelock import FileLock
@@ -38,8 +38,10 @@ for _name, _value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
                       ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                       ("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")):
     os.environ.setdefault(_name, _value)
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+# mlflow itself (over a second to import) is imported where it is first used: a sweep's
+# launching process then imports it while its workers start up (sweep.warm_up_workers).
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 T = TypeVar("T")
 
@@ -132,6 +134,8 @@ def open_store(uri: str) -> MlflowClient:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # a line per HTTP retry to a server that is down: the sweep's summary says it once
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    from mlflow import MlflowClient
+
     path = sqlite_path(uri)
     lock = FileLock(str(path) + ".lock") if path is not None else contextlib.nullcontext()
     try:
@@ -184,6 +188,8 @@ def start_run(client: MlflowClient, exp_id: str, name: str, tags: dict[str, str]
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    from mlflow.entities import Param
+
     items = [Param(key, redact(value) if isinstance(value, str) else str(value))
              for key, value in params.items()]
     for start in range(0, len(items), 100):  # MLflow's limit of params per batch
@@ -200,6 +206,8 @@ def log_metrics(client: MlflowClient, run_id: str, losses: np.ndarray, log_every
                 scalars: dict[str, float]) -> None:
     """The loss history (step = epoch) and the scalar metrics, in batched calls:
     one log_metric call per epoch costs ~4 ms, a batch of 1000 about the same as one."""
+    from mlflow.entities import Metric
+
     now = int(time.time() * 1000)
     metrics = [Metric("loss", float(losses[step - 1]), now, step)
                for step in history_steps(len(losses), log_every)]
@@ -210,6 +218,8 @@ def log_metrics(client: MlflowClient, run_id: str, losses: np.ndarray, log_every
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
     with_retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
