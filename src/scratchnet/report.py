@@ -211,6 +211,8 @@ def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
     if len(runs):
         figures["mse_vs_lr.png"] = mse_vs_lr_figure(summary)
         figures["heatmap_true_mse.png"] = heatmap_figure(summary)
+        # few-ms ANALYZE that makes each metric-history lookup ~20x cheaper (see there)
+        tracking.refresh_query_statistics(client.tracking_uri)
         histories = loss_histories(client, runs, summary)
         if histories:
             figures["loss_best_worst.png"] = loss_curves_figure(histories)

