@@ -238,9 +238,8 @@ def metric_history(client, run_id: str, key: str) -> pd.DataFrame:
 def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
                  log_to_parent: bool = True) -> Report:
     """Read the sweep back, write reports/ and log the same files to the parent run."""
-    from .sweep import reused_runs
-
-    runs = sweep_runs(client.tracking_uri, exp_id, parent_id, reused_runs(client, parent_id))
+    reused = tracking.reused_runs(client, parent_id)
+    runs = sweep_runs(client.tracking_uri, exp_id, parent_id, reused)
     summary = summarise(runs) if len(runs) else pd.DataFrame(columns=[*SETTING, "true_mse_mean"])
     figures: dict[str, Figure] = {}
     if len(runs):

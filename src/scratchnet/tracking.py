@@ -15,6 +15,7 @@ import random
 import re
 import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -256,6 +257,19 @@ def runs_with_tag(client: MlflowClient, exp_id: str, key: str, value: str,
             break
     wanted = set(statuses or ())
     return [run for run in runs if not wanted or run.info.status in wanted]
+
+
+REUSED_RUNS = "sweep/reused_runs.json"  # parent artifact: runs a sweep skipped to (reused)
+
+
+def reused_runs(client: MlflowClient, parent_id: str) -> list[str]:
+    """The run ids a sweep recorded on its parent as reused (sweep.record_reused_runs), or
+    []. Here, not in sweep.py, so that the report reads them without importing Hydra."""
+    names = {a.path for a in client.list_artifacts(parent_id, str(Path(REUSED_RUNS).parent))}
+    if REUSED_RUNS not in names:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(Path(client.download_artifacts(parent_id, REUSED_RUNS, tmp)).read_text())
 
 
 def finished_run(client: MlflowClient, exp_id: str, config_hash: str):
