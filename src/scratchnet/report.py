@@ -22,8 +22,8 @@ from matplotlib.ticker import LogFormatter
 from . import tracking
 
 SETTING = ["hidden_size", "lr", "noise"]  # what a row compares; seeds are aggregated
-PARAMS = {"hidden_size": "params.model.hidden_size", "lr": "params.train.lr",
-          "noise": "params.data.noise", "seed": "params.seed"}
+PARAMS = {"hidden_size": "model.hidden_size", "lr": "train.lr", "noise": "data.noise",
+          "seed": "seed"}
 
 
 class ReportError(RuntimeError):
@@ -58,35 +58,43 @@ class Report:
         return "\n".join(lines)
 
 
-def sweep_runs(uri: str, exp_id: str, parent_id: str, reused: list[str] = ()) -> pd.DataFrame:
-    """The runs of a sweep, read with mlflow.search_runs, one row per run: the parent's
-    children, and the runs it reused from earlier sweeps (skipped jobs)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)  # search_runs reads the store of the fluent API
-    filters = [f"tags.`{tracking.TAG_PARENT}` = '{parent_id}'"]
+def sweep_runs(client, exp_id: str, parent_id: str, reused: list[str] = ()) -> pd.DataFrame:
+    """The runs of a sweep, one row per run: the parent's children, and the runs it reused
+    from earlier sweeps (skipped jobs). Read with MlflowClient.search_runs and tabulated
+    here: mlflow.search_runs' DataFrame of every param, tag and metric costs more to build
+    (~0.15 s at 540 runs) than the report's columns, and it sets the global tracking URI."""
+    found = tracking.runs_with_tag(client, exp_id, tracking.TAG_PARENT, parent_id)
     for start in range(0, len(reused), 100):
         ids = ", ".join(f"'{run_id}'" for run_id in reused[start:start + 100])
-        filters.append(f"attributes.run_id IN ({ids})")
-    raw = pd.concat([mlflow.search_runs(experiment_ids=[exp_id], output_format="pandas",
-                                        filter_string=f) for f in filters], ignore_index=True)
-    raw = raw.drop_duplicates("run_id").reset_index(drop=True)
+        found += tracking.with_retry(client.search_runs, [exp_id],
+                                     f"attributes.run_id IN ({ids})", max_results=100)
+    raw = pd.DataFrame([run_record(run) for run in found])
     if raw.empty:
         return pd.DataFrame(columns=["run_id", *SETTING, "seed", "outcome", "final_mse",
                                      "true_mse", "setting_label"])
+    raw = raw.drop_duplicates("run_id").reset_index(drop=True)
     runs = pd.DataFrame({"run_id": raw["run_id"]})
-    for name, column in PARAMS.items():
-        runs[name] = pd.to_numeric(raw[column])
-    failure = raw.get(f"tags.{tracking.TAG_FAILURE}", pd.Series("", index=raw.index)).fillna("")
+    for name in PARAMS:
+        runs[name] = pd.to_numeric(raw[name])
     runs["outcome"] = np.select(
-        [raw["status"] == "FINISHED", failure.str.startswith("diverged")],
+        [raw["status"] == "FINISHED", raw["failure"].str.startswith("diverged")],
         ["finished", "diverged"], default="crashed")
     for metric in ("final_mse", "true_mse"):
-        runs[metric] = pd.to_numeric(raw.get(f"metrics.{metric}"))
+        runs[metric] = pd.to_numeric(raw[metric])
     runs.loc[runs.outcome != "finished", ["final_mse", "true_mse"]] = np.nan
     runs["setting_label"] = [f"h={h:g} lr={lr:g} noise={n:g}"
                              for h, lr, n in zip(runs.hidden_size, runs.lr, runs.noise)]
     return runs.sort_values(SETTING + ["seed"]).reset_index(drop=True)
+
+
+def run_record(run) -> dict:
+    """What the report reads of a run; params as MLflow stores them, strings."""
+    record = {"run_id": run.info.run_id, "status": run.info.status,
+              "failure": run.data.tags.get(tracking.TAG_FAILURE, "")}
+    record.update({name: run.data.params.get(key) for name, key in PARAMS.items()})
+    record.update({metric: run.data.metrics.get(metric, np.nan)
+                   for metric in ("final_mse", "true_mse")})
+    return record
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -239,7 +247,7 @@ def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
                  log_to_parent: bool = True) -> Report:
     """Read the sweep back, write reports/ and log the same files to the parent run."""
     reused = tracking.reused_runs(client, parent_id)
-    runs = sweep_runs(client.tracking_uri, exp_id, parent_id, reused)
+    runs = sweep_runs(client, exp_id, parent_id, reused)
     summary = summarise(runs) if len(runs) else pd.DataFrame(columns=[*SETTING, "true_mse_mean"])
     figures: dict[str, Figure] = {}
     if len(runs):
