@@ -7,6 +7,8 @@ per setting aggregated over seeds, plots, written to reports/ and logged to the 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import math
 import shutil
 import sys
@@ -243,6 +245,23 @@ def metric_history(client, run_id: str, key: str) -> pd.DataFrame:
                         ).sort_values("step")
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector off, then as it was. A report allocates some 10^5
+    short-lived objects (MLflow's ORM rows, matplotlib artists), all freed by reference
+    counting, and their allocation keeps starting collections that traverse every object of
+    the ~2000 modules MLflow imports: ~1 s of CPU at 540 runs. Cycles made meanwhile are
+    collected after. Usable as a decorator."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@gc_paused()
 def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
                  log_to_parent: bool = True) -> Report:
     """Read the sweep back, write reports/ and log the same files to the parent run."""
@@ -287,6 +306,7 @@ def latest_sweep(client, exp_id: str) -> str:
     return runs[0].info.run_id
 
 
+@gc_paused()  # from opening the store (importing MLflow's SQL store) on
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scratchnet-report", description=__doc__)
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
