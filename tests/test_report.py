@@ -1,7 +1,8 @@
 """The report's fast paths: what they must leave unchanged (tick labels, a missing or busy
-store) and what they must do (query statistics, no Hydra import)."""
+store, the garbage collector) and what they must do (query statistics, no Hydra import)."""
 
 import contextlib
+import gc
 import io
 import sqlite3
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from scratchnet import tracking
-from scratchnet.report import plain_log_ticks
+from scratchnet.report import gc_paused, plain_log_ticks
 
 
 def labelled_ticks(axis) -> list[tuple[float, str]]:
@@ -80,3 +81,18 @@ def test_the_report_module_does_not_import_hydra():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=120)
     assert result.stdout.strip() == "[]"
+
+
+def test_gc_paused_restores_the_collector_as_it_was():
+    assert gc.isenabled()
+    with pytest.raises(KeyError), gc_paused():
+        assert not gc.isenabled()
+        raise KeyError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # not switched on behind the caller's back
+    finally:
+        gc.enable()
