@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -168,7 +167,7 @@ class SweepCallback(Callback):
         reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
         try:
             try:
-                record_reused_runs(self.client, self.parent_id, reused)
+                tracking.record_reused_runs(self.client, self.parent_id, reused)
                 report = build_report(self.client, self.exp_id, self.parent_id,
                                       Path(self.report_dir))
                 print(report.console_text())
@@ -245,30 +244,6 @@ def interrupt_active_sweep() -> None:
     cluster.stop()
     mark_stale_children_killed(sweep.client, sweep.exp_id, sweep.parent_id, "interrupted (SIGINT)")
     tracking.end_run(sweep.client, sweep.parent_id, "KILLED", "interrupted (SIGINT)")
-
-
-REUSED_RUNS = "sweep/reused_runs.json"  # parent artifact: runs the sweep skipped to
-
-
-def record_reused_runs(client, parent_id: str, run_ids: list[str]) -> None:
-    """Remember, on the parent, the runs whose results the sweep reused instead of rerunning.
-    Some may be children of an earlier sweep; the report includes them all."""
-    if not run_ids:
-        return
-    known = set(reused_runs(client, parent_id))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(REUSED_RUNS).name
-        path.write_text(json.dumps(sorted(known | set(run_ids)), indent=0))
-        tracking.with_retry(client.log_artifact, parent_id, str(path), str(Path(REUSED_RUNS).parent))
-
-
-def reused_runs(client, parent_id: str) -> list[str]:
-    """The run ids recorded by record_reused_runs, or []."""
-    names = {a.path for a in client.list_artifacts(parent_id, str(Path(REUSED_RUNS).parent))}
-    if REUSED_RUNS not in names:
-        return []
-    with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(Path(client.download_artifacts(parent_id, REUSED_RUNS, tmp)).read_text())
 
 
 def mark_stale_children_killed(client, exp_id: str, parent_id: str,

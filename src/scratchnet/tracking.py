@@ -272,9 +272,21 @@ def runs_with_tag(client: MlflowClient, exp_id: str, key: str, value: str,
 REUSED_RUNS = "sweep/reused_runs.json"  # parent artifact: runs a sweep skipped to (reused)
 
 
+def record_reused_runs(client: MlflowClient, parent_id: str, run_ids: list[str]) -> None:
+    """Remember, on a sweep's parent, the runs whose results it reused instead of rerunning
+    (skipped jobs). Some may be children of an earlier sweep; the report includes them all."""
+    if not run_ids:
+        return
+    known = set(reused_runs(client, parent_id))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(REUSED_RUNS).name
+        path.write_text(json.dumps(sorted(known | set(run_ids)), indent=0))
+        with_retry(client.log_artifact, parent_id, str(path), str(Path(REUSED_RUNS).parent))
+
+
 def reused_runs(client: MlflowClient, parent_id: str) -> list[str]:
-    """The run ids a sweep recorded on its parent as reused (sweep.record_reused_runs), or
-    []. Here, not in sweep.py, so that the report reads them without importing Hydra."""
+    """The run ids recorded by record_reused_runs, or []. Here, beside it, rather than in
+    sweep.py, so that the report reads them without importing Hydra."""
     names = {a.path for a in client.list_artifacts(parent_id, str(Path(REUSED_RUNS).parent))}
     if REUSED_RUNS not in names:
         return []
