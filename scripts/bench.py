@@ -1,6 +1,6 @@
 """Benchmark scratchnet against its yardsticks, every figure measured in one invocation.
 
-    python scripts/bench.py                     # everything (about 15-25 min on 2 cores)
+    python scripts/bench.py                     # everything (about 6 min on 2 cores)
     python scripts/bench.py --skip-sweeps       # trainer rows only (under a minute)
     python scripts/bench.py --quick             # tiny versions of everything: a CI smoke test
     python scripts/bench.py --repeats 7 --sweep-repeats 5 --scaling-repeats 3
