@@ -130,12 +130,12 @@ class SweepCallback(Callback):
             {"parent_run_id": parent_id, "experiment_id": exp_id, "fresh": self.fresh,
              "total": total}))
         self.client, self.exp_id, self.parent_id, self.base = client, exp_id, parent_id, base
-        if workers is not None:
-            workers.join()
         self._progress = Progress(sweep_dir / PROGRESS_FILE, total)
         self._progress.start()
         global _active
-        _active = self
+        _active = self  # from here Ctrl-C ends the parent KILLED
+        if workers is not None:
+            workers.join()  # warm: the launcher's jobs go to these workers
 
     def _resume_or_create_parent(self, client, exp_id: str, key: str, axes: dict[str, str],
                                  total: int) -> str:
@@ -360,6 +360,9 @@ def _prepare_worker() -> None:
 def _serve_jobs(connection) -> None:
     """Body of the job process: run each job the worker sends; answer its objective."""
     _die_with_parent()
+    # SIGTERM ends this process, whatever handler the worker has (submitit's ignores it):
+    # multiprocessing ends a daemonic child with it when the worker exits, then waits for it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         while True:
             try:
