@@ -187,7 +187,9 @@ class SweepCallback(Callback):
             raise SweepFailed(crash_message(summary))
 
 
-JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+# Hydra's joblib launcher and ours (hydra/launcher=local), which runs the same loky workers
+JOBLIB_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+                    "hydra_plugins.scratchnet_joblib_launcher.LocalLauncher")
 
 
 def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
@@ -198,7 +200,7 @@ def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
     Parallel call then reuses these workers: joblib keeps one reusable loky executor per
     process and reuses it for a call configured the same way, so the same keys are passed.
     """
-    if str(launcher_cfg.get("_target_")) != JOBLIB_LAUNCHER:
+    if str(launcher_cfg.get("_target_")) not in JOBLIB_LAUNCHERS:
         return None
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel, delayed, effective_n_jobs
