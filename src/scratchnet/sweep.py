@@ -112,13 +112,15 @@ class SweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         hydra_cfg = config.hydra
         base = to_config(config)
+        # Workers start importing now, on the core this process leaves idle while it checks
+        # the jobs; they write nothing, so a sweep stopped by a check leaves nothing behind.
+        workers = warm_up_workers(hydra_cfg.launcher)
         jobs = job_grid(hydra_cfg)
         for job in jobs or []:  # every job's values checked before anything is written
             to_config(overrides_config(config, job))
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
         tracking.check_uri(base.tracking.uri)  # a store that cannot work fails before anything
-        workers = warm_up_workers(hydra_cfg.launcher)
         client = tracking.open_store(base.tracking.uri)  # created and migrated once, here
         exp_id = tracking.experiment_id(client, base.tracking.experiment, base.tracking.uri)
         key, axes = sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg)
