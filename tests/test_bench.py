@@ -26,6 +26,7 @@ EXPECTED_ROWS = {
     "report CLI": SECONDS,
     "peak RSS of one worker": r"[1-9]\d* MB",
 }
+TORCH_ONLY_ROW = "for information: the same, PyTorch's loss as nn.MSELoss"
 
 
 def table_rows(stdout: str) -> dict[str, list[str]]:
@@ -50,6 +51,10 @@ def test_quick_bench_prints_the_table(tmp_path: Path) -> None:
     assert lines[-1].startswith("command: ") and "--quick" in lines[-1]
 
     rows = table_rows(done.stdout)
+    article = next(label for label in rows if label.startswith("trainer: article's"))
+    if rows[article][1] != "torch not installed":  # then also the nn.MSELoss row
+        fused = rows.pop(TORCH_ONLY_ROW)[1]
+        assert re.fullmatch(r"PyTorch eager with nn\.MSELoss: \d+\.\d+ s", fused)
     assert len(rows) == len(EXPECTED_ROWS), list(rows)
     for prefix, pattern in EXPECTED_ROWS.items():
         matching = [label for label in rows if label.startswith(prefix)]
