@@ -204,19 +204,19 @@ def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
     """
     if str(launcher_cfg.get("_target_")) not in JOBLIB_LAUNCHERS:
         return None
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel, delayed, effective_n_jobs
     from omegaconf import OmegaConf
 
-    joblib_cfg = OmegaConf.to_container(launcher_cfg, resolve=True)
-    del joblib_cfg["_target_"]
-    joblib_cfg["backend"] = "loky"  # as the launcher sets it
-    process_joblib_cfg(joblib_cfg)
-    tasks = effective_n_jobs(joblib_cfg["n_jobs"])
+    from hydra_plugins.scratchnet_joblib_launcher import loky_parallel_kwargs
+
+    settings = OmegaConf.to_container(launcher_cfg, resolve=True)
+    del settings["_target_"]
+    parallel_kwargs = loky_parallel_kwargs(settings)  # as the launcher makes them
+    tasks = effective_n_jobs(parallel_kwargs["n_jobs"])
 
     def warm_up() -> None:
         with contextlib.suppress(Exception):  # the jobs themselves report any real problem
-            Parallel(**joblib_cfg)(delayed(_prepare_worker)() for _ in range(tasks))
+            Parallel(**parallel_kwargs)(delayed(_prepare_worker)() for _ in range(tasks))
 
     thread = threading.Thread(target=warm_up, name="warm-up-workers", daemon=True)
     thread.start()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
+from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
@@ -47,8 +48,9 @@ class DaskLauncher(JoblibLauncher):
 
         # the sweep callback has usually started it already; the same client then
         cluster.start(self.scheduler_address, self.joblib.get("n_jobs", -1))
-        joblib_cfg = dict(self.joblib)
+        parallel_kwargs = dict(self.joblib)
+        process_joblib_cfg(parallel_kwargs)
         # joblib's documented way to use its dask backend: parallel_config, which also
         # registers it (Parallel alone knows only its built-in backends)
-        backend = parallel_config(backend=joblib_cfg.pop("backend") or "dask")
-        return launch_jobs(self, job_overrides, initial_job_idx, joblib_cfg, backend)
+        backend = parallel_config(backend=parallel_kwargs.pop("backend") or "dask")
+        return launch_jobs(self, job_overrides, initial_job_idx, parallel_kwargs, backend)

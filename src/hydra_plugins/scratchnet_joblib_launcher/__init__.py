@@ -44,16 +44,25 @@ ConfigStore.instance().store(group="hydra/launcher", name="scratchnet_local",
 class LocalLauncher(JoblibLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        # Hydra's joblib launcher always runs loky: its threading backend cannot run Hydra jobs
-        return launch_jobs(self, job_overrides, initial_job_idx, {**self.joblib, "backend": "loky"},
+        return launch_jobs(self, job_overrides, initial_job_idx, loky_parallel_kwargs(self.joblib),
                            contextlib.nullcontext())
 
 
+def loky_parallel_kwargs(joblib_settings: dict) -> dict:
+    """joblib.Parallel's keyword arguments for a joblib launcher's settings, made as Hydra's
+    joblib launcher makes them: loky (its threading backend cannot run Hydra jobs), numbers
+    parsed. The sweep's worker warm-up (scratchnet.sweep) passes the same arguments, which is
+    what makes the launcher's Parallel call reuse the warm workers."""
+    kwargs = {**joblib_settings, "backend": "loky"}
+    _core.process_joblib_cfg(kwargs)
+    return kwargs
+
+
 def launch_jobs(launcher: JoblibLauncher, job_overrides: Sequence[Sequence[str]],
-                initial_job_idx: int, joblib_cfg: dict,
+                initial_job_idx: int, parallel_kwargs: dict,
                 backend_context: contextlib.AbstractContextManager) -> list[JobReturn]:
     """hydra_joblib_launcher._core.launch with this module's execute_job: the jobs go to
-    ``joblib.Parallel(**joblib_cfg)``, called inside ``backend_context``."""
+    ``joblib.Parallel(**parallel_kwargs)``, called inside ``backend_context``."""
     from joblib import Parallel, delayed
 
     setup_globals()
@@ -61,16 +70,14 @@ def launch_jobs(launcher: JoblibLauncher, job_overrides: Sequence[Sequence[str]]
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    joblib_cfg = dict(joblib_cfg)
-    _core.process_joblib_cfg(joblib_cfg)
-    settings = ",".join(f"{k}={v}" for k, v in joblib_cfg.items())
+    settings = ",".join(f"{k}={v}" for k, v in parallel_kwargs.items())
     log.info(f"Joblib.Parallel({settings}) is launching {len(job_overrides)} jobs")
     log.info(f"Launching jobs, sweep output dir : {sweep_dir}")
     for idx, overrides in enumerate(job_overrides):
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
     singleton_state = Singleton.get_state()
     with backend_context:
-        runs = Parallel(**joblib_cfg)(
+        runs = Parallel(**parallel_kwargs)(
             delayed(execute_job)(initial_job_idx + idx, overrides, launcher.hydra_context,
                                  launcher.config, launcher.task_function, singleton_state)
             for idx, overrides in enumerate(job_overrides))
