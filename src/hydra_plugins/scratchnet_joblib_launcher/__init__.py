@@ -1,12 +1,14 @@
-"""Hydra's joblib launcher, finding Hydra's plugins once per worker instead of once per job
-(``hydra/launcher=local``, the default).
+"""Hydra's joblib launcher, doing once per worker two things it does for every job
+(``hydra/launcher=local``, the default). Same keys as the joblib launcher (n_jobs, ...),
+the same loky workers, the same job configs.
 
-Hydra's joblib launcher sends each job Hydra's global state without its plugin registry,
-and restoring that state runs Hydra's plugin discovery again, which executes every
-installed plugin's module (Optuna's and submitit's config classes among them): about 50 ms
-of every job, a second and a half of a 54-run sweep on 2 workers. Here each worker keeps
-the registry it found for its first job; the rest of the state is restored for every job
-as Hydra does it. Same keys as the joblib launcher (n_jobs, ...), the same loky workers.
+- Plugins. Hydra's joblib launcher sends each job Hydra's global state without its plugin
+  registry, and restoring that state runs Hydra's plugin discovery again, which executes
+  every installed plugin's module: about 50 ms a job. Here each worker keeps the registry
+  it found for its first job; the rest of the state is restored for every job.
+- Composition. Each job's config is composed from conf/ anew: about 100 ms a job of YAML
+  and OmegaConf merges, while a sweep's jobs differ only in a few values. Here a worker
+  composes a job in full once per shape of overrides (``ReusingConfigLoader``).
 
 ``launch_jobs`` is also the Dask launcher's (scratchnet_dask_launcher), with its backend.
 """
@@ -14,19 +16,26 @@ as Hydra does it. Same keys as the joblib launcher (n_jobs, ...), the same loky 
 # No "from __future__ import annotations": Hydra's plugin scan runs this module without
 # registering it in sys.modules, where dataclasses look string annotations up.
 import contextlib
+import copy
 import functools
 import logging
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hydra._internal.config_loader_impl import get_overrides_dirname
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType, ValueType
 from hydra.core.plugins import Plugins
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra_plugins.hydra_joblib_launcher import _core
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +97,93 @@ def launch_jobs(launcher: JoblibLauncher, job_overrides: Sequence[Sequence[str]]
 def execute_job(idx: int, overrides: Sequence[str], hydra_context, config, task_function,
                 singleton_state: dict) -> JobReturn:
     """Hydra's joblib execute_job, given this worker's plugin registry with the state, so
-    that restoring the state does not discover the plugins again."""
+    that restoring the state does not discover the plugins again, and a config loader that
+    reuses this worker's compositions."""
     instances = {**singleton_state["instances"], Plugins: _plugins_of_this_worker()}
-    return _core.execute_job(idx, overrides, hydra_context, config, task_function,
-                             {**singleton_state, "instances": instances})
+    loader = ReusingConfigLoader(hydra_context.config_loader)
+    return _core.execute_job(idx, overrides, replace(hydra_context, config_loader=loader),
+                             config, task_function, {**singleton_state, "instances": instances})
 
 
 @functools.cache
 def _plugins_of_this_worker() -> Plugins:
     """Hydra's plugin registry, discovered once in this process (as set_state would)."""
     return Plugins.instance()
+
+
+# A worker's full compositions: (config name, shape of the overrides) -> an untouched copy.
+_composed: dict[tuple, DictConfig] = {}
+_top_groups: frozenset[str] | None = None  # the config groups at the top of conf/
+
+
+class ReusingConfigLoader(ConfigLoader):
+    """Hydra's config loader, except that ``load_sweep_config`` composes a job's config in
+    full only for the first job of each shape this worker runs. A job whose overrides differ
+    from that one's only in the values they set (``key=value`` on a task key, a scalar) gets
+    a copy of its config with the values changed as Hydra changes them, and with Hydra's
+    record of them (``hydra.overrides.task``, ``hydra.job.override_dirname``) rewritten.
+    Anything else (a config group, ``+key``, ``~key``, ``key@pkg``, a list or dict value,
+    a hydra key) is part of the shape, so such a job is composed in full.
+    tests/test_launcher.py checks the result against Hydra's own composition."""
+
+    def __init__(self, loader: ConfigLoader) -> None:
+        self._loader = loader
+
+    def load_sweep_config(self, master_config: DictConfig,
+                          sweep_overrides: list[str]) -> DictConfig:
+        lines = [*master_config.hydra.overrides.hydra, *sweep_overrides]  # as Hydra's
+        overrides = OverridesParser.create().parse_overrides(lines)
+        shape = (master_config.hydra.job.config_name,
+                 *(o.key_or_group if self._is_value(o) else o.input_line for o in overrides))
+        composed = _composed.get(shape)
+        if composed is None:
+            config = self._loader.load_sweep_config(master_config, sweep_overrides)
+            _composed[shape] = copy.deepcopy(config)
+            return config
+        config = copy.deepcopy(composed)
+        task = [o for o in overrides if not o.is_hydra_override()]
+        for override in task:
+            if self._is_value(override):  # as ConfigLoaderImpl._apply_overrides_to_config
+                OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
+        for index, override in enumerate(task):
+            config.hydra.overrides.task[index] = override.input_line
+        dirname = config.hydra.job.config.override_dirname
+        config.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=task, exclude_keys=dirname.exclude_keys, item_sep=dirname.item_sep,
+            kv_sep=dirname.kv_sep)
+        config.hydra.runtime.cwd = os.getcwd()
+        OmegaConf.copy_cache(from_config=master_config, to_config=config)
+        return config
+
+    def _is_value(self, override: Override) -> bool:
+        """A plain ``key=value`` on a task key that no config group is named like."""
+        key = override.key_or_group
+        return (override.type == OverrideType.CHANGE and override.package is None
+                and override.value_type == ValueType.ELEMENT and not override.is_hydra_override()
+                and isinstance(override.value(), (str, int, float, bool, type(None)))
+                and "/" not in key and ("." in key or key not in self._groups()))
+
+    def _groups(self) -> frozenset[str]:
+        global _top_groups
+        if _top_groups is None:  # the same conf/ for every job of this worker
+            _top_groups = frozenset(self._loader.list_groups(""))
+        return _top_groups
+
+    # The rest is Hydra's loader as it is.
+    def load_configuration(self, *args, **kwargs):
+        return self._loader.load_configuration(*args, **kwargs)
+
+    def get_search_path(self):
+        return self._loader.get_search_path()
+
+    def get_sources(self):
+        return self._loader.get_sources()
+
+    def list_groups(self, parent_name: str) -> list[str]:
+        return self._loader.list_groups(parent_name)
+
+    def get_group_options(self, *args, **kwargs) -> list[str]:
+        return self._loader.get_group_options(*args, **kwargs)
+
+    def compute_defaults_list(self, *args, **kwargs):
+        return self._loader.compute_defaults_list(*args, **kwargs)
