@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -153,12 +154,57 @@ def _open_new_store(uri: str) -> MlflowClient:
     lock = FileLock(str(path) + ".lock") if path is not None else contextlib.nullcontext()
     try:
         with lock:  # MlflowClient() builds the store, creating and migrating its schema
+            if path is not None and not path.exists():
+                copy_store_template(path)
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as error:
         raise TrackingError(f"tracking.uri: cannot open store {strip_credentials(uri)}: "
                             f"{_first_line(error)}") from None
     return client
+
+
+def copy_store_template(path: Path) -> None:
+    """Start a new sqlite store as a copy of an empty one that MLflow has already migrated.
+
+    On an empty database MLflow's store creates its tables and runs every schema migration
+    (1 to 2 s, on the path to a sweep's first job), then adds its Default experiment. The
+    template is the state in between, made once per MLflow and SQLAlchemy version in the
+    user's cache folder by the function MLflow itself runs there; opening the copy, MLflow
+    finds its schema up to date and adds the Default experiment as it would have.
+    tests/test_tracking.py compares such a store with one MLflow made alone. Best effort:
+    the copy appears whole or not at all, and if anything fails MLflow makes the store."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(_store_template(), partial)
+        os.replace(partial, path)
+    except Exception:  # noqa: BLE001 (a cache that cannot be used is no error)
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
+def _store_template() -> Path:
+    """The cached template (made first if missing): $XDG_CACHE_HOME or ~/.cache."""
+    import mlflow
+    import sqlalchemy
+    from mlflow.store.db import utils as db_utils
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scratchnet"
+    template = cache / f"mlflow-{mlflow.__version__}-sqlalchemy-{sqlalchemy.__version__}.db"
+    if not template.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f".{template.name}.{os.getpid()}.partial"
+        try:
+            engine = db_utils.create_sqlalchemy_engine_with_retry(f"sqlite:///{partial}")
+            try:
+                db_utils._initialize_tables(engine)  # what SqlAlchemyStore() runs on an empty db
+            finally:
+                engine.dispose()
+            os.replace(partial, template)  # whole, even with two processes making it at once
+        finally:
+            with contextlib.suppress(OSError):  # left only if making it failed
+                partial.unlink()
+    return template
 
 
 def open_existing_store(uri: str) -> MlflowClient:
