@@ -11,8 +11,8 @@ Measures, each figure the median of several repeats, side by side:
    SGD, lr 0.05, 3000 epochs), `train_network(config).train_seconds`, against the same
    network in PyTorch eager (float64, one thread, same data and initial weights) when torch
    is installed, trained by the article's own section-5 loop (SGD for its sketch's Adam),
-   and for information with nn.MSELoss as its loss; and scratchnet at 16, 128 and 1024
-   hidden units.
+   and for information with nn.MSELoss as its loss, the three taking turns within each
+   repeat; and scratchnet at 16, 128 and 1024 hidden units.
 2. Sweep: the default 54-run sweep, 2 workers, fresh store, end to end, against the
    hand-written scripts/baseline_sweep.py on the same grid.
 3. Scaling: wall time per run at 54 and 540 runs, the report CLI over the 540-run sweep,
@@ -121,34 +121,64 @@ def time_torch_once(config, torch, article_loss: bool = True) -> tuple[float, fl
     return seconds, loss.item()
 
 
-def time_torch(config, repeats: int, article_loss: bool = True) -> tuple[float, float, str] | None:
-    """(median seconds, final MSE, torch version), or None when torch is not installed."""
+def import_torch():
+    """torch with one thread, or None when it is not installed."""
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(1)
-    runs = [time_torch_once(config, torch, article_loss) for _ in range(repeats)]
-    return statistics.median(s for s, _ in runs), runs[-1][1], torch.__version__
+    return torch
+
+
+@dataclass
+class ArticleRunTimes:
+    ours: float  # median seconds of scratchnet's training loop
+    result: object  # scratchnet's last TrainResult
+    torch: float | None = None  # PyTorch, the article's loop
+    torch_mse: float | None = None
+    torch_fused: float | None = None  # PyTorch with nn.MSELoss
+
+
+def time_article_run(config, repeats: int, torch) -> ArticleRunTimes:
+    """Medians of scratchnet and (when torch is installed) of the two PyTorch loops, taking
+    turns within each repeat after one untimed run of each, so that all three see the same
+    machine: its speed drifts by tens of percent within minutes here."""
+    contenders = {"ours": lambda: train_network(config)}
+    if torch is not None:
+        contenders["torch"] = lambda: time_torch_once(config, torch)
+        contenders["torch_fused"] = lambda: time_torch_once(config, torch, article_loss=False)
+    last = {name: run() for name, run in contenders.items()}  # warm-up: first calls, caches
+    seconds: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, run in contenders.items():
+            last[name] = run()
+            seconds[name].append(last[name].train_seconds if name == "ours" else last[name][0])
+    times = ArticleRunTimes(statistics.median(seconds["ours"]), last["ours"])
+    if torch is not None:
+        times.torch, times.torch_mse = statistics.median(seconds["torch"]), last["torch"][1]
+        times.torch_fused = statistics.median(seconds["torch_fused"])
+    return times
 
 
 def trainer_rows(args) -> list[list[str]]:
     epochs = 300 if args.quick else 3000
     repeats = 1 if args.quick else args.repeats
     config = compose_config([f"train.epochs={epochs}"])
-    log(f"trainer: article's run, scratchnet, {repeats} repeat(s)")
-    ours, result = time_scratchnet(config, repeats)
-    log("trainer: article's run, PyTorch eager")
-    torch_run = time_torch(config, repeats)
+    torch = import_torch()
+    log(f"trainer: article's run, scratchnet{'' if torch is None else ' and PyTorch in turn'}, "
+        f"{repeats} repeat(s)")
+    times = time_article_run(config, repeats, torch)
+    ours, result = times.ours, times.result
     what = (f"trainer: article's run ({config.data.n_points} points, {config.model.hidden_size} "
             f"tanh units, SGD lr {config.train.lr:g}, {epochs} epochs), training loop alone")
     mse_what = f"sanity: final MSE after {epochs} epochs, same data and initial weights"
-    if torch_run is None:
+    if torch is None:
         rows = [[what, seconds(ours), "torch not installed", "—",
                  f"≥ {TRAINER_SPEEDUP:g}x faster", "—"],
                 [mse_what, f"{result.final_mse:.12f}", "torch not installed", "—", "—", "—"]]
     else:
-        theirs, torch_mse, version = torch_run
+        theirs, torch_mse, version = times.torch, times.torch_mse, torch.__version__
         # The two agree to about 1e-12, not bit for bit: numpy and torch sum in different orders.
         diff = abs(result.final_mse - torch_mse)
         rows = [[what, seconds(ours),
@@ -157,8 +187,7 @@ def trainer_rows(args) -> list[list[str]]:
                  met(theirs / ours >= TRAINER_SPEEDUP)],
                 [mse_what, f"{result.final_mse:.12f}", f"PyTorch: {torch_mse:.12f}",
                  f"diff {diff:.1e}", f"agree to {MSE_AGREEMENT:g}", met(diff <= MSE_AGREEMENT)]]
-        log("trainer: article's run, PyTorch eager with nn.MSELoss")
-        fused, _, _ = time_torch(config, repeats, article_loss=False)
+        fused = times.torch_fused
         rows.append(["for information: the same, PyTorch's loss as nn.MSELoss", seconds(ours),
                      f"PyTorch eager with nn.MSELoss: {seconds(fused)}", ratio(fused / ours),
                      "—", "—"])
