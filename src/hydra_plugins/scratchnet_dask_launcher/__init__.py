@@ -53,4 +53,6 @@ class DaskLauncher(JoblibLauncher):
         # joblib's documented way to use its dask backend: parallel_config, which also
         # registers it (Parallel alone knows only its built-in backends)
         backend = parallel_config(backend=parallel_kwargs.pop("backend") or "dask")
+        # Dask workers can outlive a sweep and serve the next one, whose conf/ may have
+        # changed: every job is composed in full (no ReusingConfigLoader).
         return launch_jobs(self, job_overrides, initial_job_idx, parallel_kwargs, backend)

@@ -8,7 +8,8 @@ the same loky workers, the same job configs.
   it found for its first job; the rest of the state is restored for every job.
 - Composition. Each job's config is composed from conf/ anew: about 100 ms a job of YAML
   and OmegaConf merges, while a sweep's jobs differ only in a few values. Here a worker
-  composes a job in full once per shape of overrides (``ReusingConfigLoader``).
+  composes a job in full once per shape of overrides (``ReusingConfigLoader``; not on the
+  Dask launcher, whose workers can outlive a sweep).
 
 ``launch_jobs`` is also the Dask launcher's (scratchnet_dask_launcher), with its backend.
 """
@@ -53,8 +54,10 @@ ConfigStore.instance().store(group="hydra/launcher", name="scratchnet_local",
 class LocalLauncher(JoblibLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
+        # Loky workers end with the launching process, so a cached composition never
+        # outlives the sweep (and its conf/) it was made for.
         return launch_jobs(self, job_overrides, initial_job_idx, loky_parallel_kwargs(self.joblib),
-                           contextlib.nullcontext())
+                           contextlib.nullcontext(), reuse_compositions=True)
 
 
 def loky_parallel_kwargs(joblib_settings: dict) -> dict:
@@ -69,9 +72,11 @@ def loky_parallel_kwargs(joblib_settings: dict) -> dict:
 
 def launch_jobs(launcher: JoblibLauncher, job_overrides: Sequence[Sequence[str]],
                 initial_job_idx: int, parallel_kwargs: dict,
-                backend_context: contextlib.AbstractContextManager) -> list[JobReturn]:
+                backend_context: contextlib.AbstractContextManager,
+                reuse_compositions: bool = False) -> list[JobReturn]:
     """hydra_joblib_launcher._core.launch with this module's execute_job: the jobs go to
-    ``joblib.Parallel(**parallel_kwargs)``, called inside ``backend_context``."""
+    ``joblib.Parallel(**parallel_kwargs)``, called inside ``backend_context``; with
+    ``reuse_compositions``, through a ReusingConfigLoader."""
     from joblib import Parallel, delayed
 
     setup_globals()
@@ -88,21 +93,24 @@ def launch_jobs(launcher: JoblibLauncher, job_overrides: Sequence[Sequence[str]]
     with backend_context:
         runs = Parallel(**parallel_kwargs)(
             delayed(execute_job)(initial_job_idx + idx, overrides, launcher.hydra_context,
-                                 launcher.config, launcher.task_function, singleton_state)
+                                 launcher.config, launcher.task_function, singleton_state,
+                                 reuse_compositions)
             for idx, overrides in enumerate(job_overrides))
     assert all(isinstance(run, JobReturn) for run in runs)
     return runs
 
 
 def execute_job(idx: int, overrides: Sequence[str], hydra_context, config, task_function,
-                singleton_state: dict) -> JobReturn:
+                singleton_state: dict, reuse_compositions: bool = False) -> JobReturn:
     """Hydra's joblib execute_job, given this worker's plugin registry with the state, so
-    that restoring the state does not discover the plugins again, and a config loader that
-    reuses this worker's compositions."""
+    that restoring the state does not discover the plugins again, and, with
+    ``reuse_compositions``, a config loader that reuses this worker's compositions."""
     instances = {**singleton_state["instances"], Plugins: _plugins_of_this_worker()}
-    loader = ReusingConfigLoader(hydra_context.config_loader)
-    return _core.execute_job(idx, overrides, replace(hydra_context, config_loader=loader),
-                             config, task_function, {**singleton_state, "instances": instances})
+    if reuse_compositions:
+        loader = ReusingConfigLoader(hydra_context.config_loader)
+        hydra_context = replace(hydra_context, config_loader=loader)
+    return _core.execute_job(idx, overrides, hydra_context, config, task_function,
+                             {**singleton_state, "instances": instances})
 
 
 @functools.cache
