@@ -105,9 +105,11 @@ def test_a_reused_composition_is_hydras_own(loader):
         got = local.ReusingConfigLoader(loader).load_sweep_config(master, job)
         assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(want), job
         assert OmegaConf.is_struct(got) and not OmegaConf.is_readonly(got.hydra)
-    # the grid's 8 jobs share one composition; value-only jobs are counted by their keys
-    shapes = len(local._composed)
-    assert 0 < shapes < len(JOBS) - 8 + 1
+    # one composition each for: the grid's 8 jobs; the two Optuna-like; the four
+    # tracking.experiment ones; +extra=1; +extra=2; ++seed=7; ++seed=8; the two
+    # search=optuna (same group choice, seeds differ); the two ~seed; data={noise: 0.1};
+    # data={noise: 0.2}
+    assert len(local._composed) == 11
 
 
 def test_a_composition_is_reused_only_for_the_same_shape(loader):
