@@ -11,10 +11,10 @@ import yaml
 from mlflow import MlflowClient
 
 from conftest import compose_config, run_cli
+from scratchnet import tracking
 from scratchnet.config import config_hash, flatten
 from scratchnet.network import predict
 from scratchnet.pipeline import load_model, run
-from scratchnet import tracking
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, history_steps
 
 
