@@ -144,7 +144,12 @@ def time_article_run(config, repeats: int, torch) -> ArticleRunTimes:
     """Medians of scratchnet and (when torch is installed) of the two PyTorch loops, taking
     turns within each repeat after one untimed run of each, so that all three see the same
     machine: its speed drifts by tens of percent within minutes here."""
-    contenders = {"ours": lambda: train_network(config)}
+    def ours() -> tuple[float, object]:
+        result = train_network(config)
+        return result.train_seconds, result
+
+    # each contender returns (seconds, what else the table needs)
+    contenders = {"ours": ours}
     if torch is not None:
         contenders["torch"] = lambda: time_torch_once(config, torch)
         contenders["torch_fused"] = lambda: time_torch_once(config, torch, article_loss=False)
@@ -153,8 +158,8 @@ def time_article_run(config, repeats: int, torch) -> ArticleRunTimes:
     for _ in range(repeats):
         for name, run in contenders.items():
             last[name] = run()
-            seconds[name].append(last[name].train_seconds if name == "ours" else last[name][0])
-    times = ArticleRunTimes(statistics.median(seconds["ours"]), last["ours"])
+            seconds[name].append(last[name][0])
+    times = ArticleRunTimes(statistics.median(seconds["ours"]), last["ours"][1])
     if torch is not None:
         times.torch, times.torch_mse = statistics.median(seconds["torch"]), last["torch"][1]
         times.torch_fused = statistics.median(seconds["torch_fused"])

@@ -155,7 +155,7 @@ def _open_new_store(uri: str) -> MlflowClient:
     try:
         with lock:  # MlflowClient() builds the store, creating and migrating its schema
             if path is not None and not path.exists():
-                copy_store_template(path)
+                _copy_store_template(path)
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as error:
@@ -164,7 +164,7 @@ def _open_new_store(uri: str) -> MlflowClient:
     return client
 
 
-def copy_store_template(path: Path) -> None:
+def _copy_store_template(path: Path) -> None:
     """Start a new sqlite store as a copy of an empty one that MLflow has already migrated.
 
     On an empty database MLflow's store creates its tables and runs every schema migration

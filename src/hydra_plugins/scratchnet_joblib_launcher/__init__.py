@@ -141,18 +141,18 @@ class ReusingConfigLoader(ConfigLoader):
                           sweep_overrides: list[str]) -> DictConfig:
         lines = [*master_config.hydra.overrides.hydra, *sweep_overrides]  # as Hydra's
         overrides = OverridesParser.create().parse_overrides(lines)
+        values = [o for o in overrides if self._is_value(o)]  # the rest make the shape
         shape = (master_config.hydra.job.config_name,
-                 *(o.key_or_group if self._is_value(o) else o.input_line for o in overrides))
+                 *(o.key_or_group if o in values else o.input_line for o in overrides))
         composed = _composed.get(shape)
         if composed is None:
             config = self._loader.load_sweep_config(master_config, sweep_overrides)
             _composed[shape] = copy.deepcopy(config)
             return config
         config = copy.deepcopy(composed)
+        for override in values:  # as ConfigLoaderImpl._apply_overrides_to_config does
+            OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
         task = [o for o in overrides if not o.is_hydra_override()]
-        for override in task:
-            if self._is_value(override):  # as ConfigLoaderImpl._apply_overrides_to_config
-                OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
         for index, override in enumerate(task):
             config.hydra.overrides.task[index] = override.input_line
         dirname = config.hydra.job.config.override_dirname
