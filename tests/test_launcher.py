@@ -1,11 +1,14 @@
 """hydra/launcher=local (src/hydra_plugins/scratchnet_joblib_launcher): Hydra's joblib
-launcher whose workers find Hydra's plugins once, not once per job, and compose a job's
-config in full once per shape of overrides.
+launcher whose workers are forked from a server that did their imports once, find Hydra's
+plugins once, not once per job, and compose a job's config in full once per shape of
+overrides.
 
 A tiny Hydra app, run as a real multirun in real loky workers, marks the plugin registry
-each job sees and prints how many jobs of its worker have marked it. With the local
-launcher the registry persists through a worker's jobs; with Hydra's own joblib launcher
-every job gets a newly discovered one, which this test also checks so that it can fail.
+each job sees and prints how many jobs of its worker have marked it, and whether its worker
+started with scratchnet's worker imports done. With the local launcher the registry persists
+through a worker's jobs and the imports were done; with Hydra's own joblib launcher every job
+gets a newly discovered registry in a fresh worker, which these tests also check so that they
+can fail.
 
 The reused compositions are checked against Hydra's own: in-process, job by job, over
 overrides of every kind; and end to end, every job's .hydra/ files of a real sweep on the
@@ -27,6 +30,7 @@ from hydra_plugins import scratchnet_joblib_launcher as local
 
 APP = textwrap.dedent('''
     import os
+    import sys
     import hydra
     from hydra.core.plugins import Plugins
 
@@ -34,8 +38,9 @@ APP = textwrap.dedent('''
     def main(cfg):
         registry = Plugins.instance()
         registry.jobs_seen = getattr(registry, "jobs_seen", 0) + 1
-        print(f"job {cfg.x} pid {os.getpid()} registry seen by {registry.jobs_seen} jobs",
-              flush=True)
+        preloaded = "scratchnet.worker_preload" in sys.modules
+        print(f"job {cfg.x} pid {os.getpid()} preloaded {preloaded} "
+              f"registry seen by {registry.jobs_seen} jobs", flush=True)
 
     if __name__ == "__main__":
         from hydra.core.config_store import ConfigStore
@@ -63,7 +68,9 @@ def counts_per_worker(lines: list[str]) -> dict[str, list[int]]:
 
 
 def test_a_worker_keeps_the_plugins_it_found(tmp_path):
-    counts = counts_per_worker(run_app(tmp_path, "scratchnet_local"))
+    lines = run_app(tmp_path, "scratchnet_local")
+    assert all(" preloaded True " in line for line in lines)  # forked from the warm server
+    counts = counts_per_worker(lines)
     assert sum(map(len, counts.values())) == 6
     assert max(map(len, counts.values())) >= 3  # 6 jobs on 2 workers
     for seen in counts.values():
@@ -71,7 +78,9 @@ def test_a_worker_keeps_the_plugins_it_found(tmp_path):
 
 
 def test_hydra_joblib_launcher_finds_them_again_for_every_job(tmp_path):
-    counts = counts_per_worker(run_app(tmp_path, "joblib"))
+    lines = run_app(tmp_path, "joblib")
+    assert all(" preloaded False " in line for line in lines)  # fresh interpreters
+    counts = counts_per_worker(lines)
     assert sum(map(len, counts.values())) == 6
     assert max(map(len, counts.values())) >= 3
     assert all(seen == [1] * len(seen) for seen in counts.values())

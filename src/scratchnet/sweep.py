@@ -190,13 +190,15 @@ class SweepCallback(Callback):
 
 
 # Hydra's joblib launcher and ours (hydra/launcher=local), which runs the same loky workers
+LOCAL_LAUNCHER = "hydra_plugins.scratchnet_joblib_launcher.LocalLauncher"
 JOBLIB_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
-                    "hydra_plugins.scratchnet_joblib_launcher.LocalLauncher")
+                    LOCAL_LAUNCHER)
 
 
 def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
     """Start the joblib launcher's workers now, in a background thread, each importing what
-    jobs need (about 3 s a worker) while this process creates the store and the parent run.
+    jobs need (about 3 s of CPU) while this process creates the store and the parent run. On
+    ``hydra/launcher=local`` they are forks of one server that does those imports once.
 
     Hydra's joblib launcher would start them only when it dispatches the first job. Its
     Parallel call then reuses these workers: joblib keeps one reusable loky executor per
@@ -207,16 +209,18 @@ def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
     from joblib import Parallel, delayed, effective_n_jobs
     from omegaconf import OmegaConf
 
-    from hydra_plugins.scratchnet_joblib_launcher import loky_parallel_kwargs
+    from hydra_plugins.scratchnet_joblib_launcher import (fork_workers_from_warm_server,
+                                                          loky_parallel_kwargs)
 
     settings = OmegaConf.to_container(launcher_cfg, resolve=True)
-    del settings["_target_"]
+    if settings.pop("_target_") == LOCAL_LAUNCHER:
+        fork_workers_from_warm_server()
     parallel_kwargs = loky_parallel_kwargs(settings)  # as the launcher makes them
     tasks = effective_n_jobs(parallel_kwargs["n_jobs"])
 
     def warm_up() -> None:
         with contextlib.suppress(Exception):  # the jobs themselves report any real problem
-            Parallel(**parallel_kwargs)(delayed(_prepare_worker)() for _ in range(tasks))
+            Parallel(**parallel_kwargs)(delayed(prepare_worker)() for _ in range(tasks))
 
     thread = threading.Thread(target=warm_up, name="warm-up-workers", daemon=True)
     thread.start()
@@ -311,7 +315,7 @@ class JobProcess:
     """
 
     def __init__(self) -> None:
-        _prepare_worker()
+        prepare_worker()
         context = multiprocessing.get_context("fork")
         self.connection, child_end = context.Pipe()
         # daemonic: ended with the worker, which would otherwise wait for it at exit
@@ -344,7 +348,7 @@ def _job_process() -> JobProcess:
 
 
 @functools.cache
-def _prepare_worker() -> None:
+def prepare_worker() -> None:
     """Once per worker, what each job process would otherwise pay again: importing the
     pipeline (matplotlib, MLflow's artifact code), building the fit figure and matplotlib's
     text caches. Then the worker's heap is frozen out of the garbage collector (Python's
