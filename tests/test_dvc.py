@@ -153,8 +153,11 @@ def test_stage_deps_are_exactly_the_code_each_stage_runs():
         return {Path(d).stem for d in stage(name)["deps"] if d.startswith("src/")}
 
     assert deps("train") == scratchnet_imports("stages")
-    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess
-    assert deps("sweep") == scratchnet_imports("stages") | scratchnet_imports("train")
+    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess, whose
+    # workers are forked from a server that imports worker_preload
+    assert deps("sweep") == (scratchnet_imports("stages") | scratchnet_imports("train")
+                             | scratchnet_imports("worker_preload"))
+    assert "worker_preload" in deps("sweep")
     assert "report" in deps("sweep") and "report" not in deps("train")
 
 

@@ -209,8 +209,10 @@ def warm_up_workers(launcher_cfg: DictConfig) -> threading.Thread | None:
     from joblib import Parallel, delayed, effective_n_jobs
     from omegaconf import OmegaConf
 
-    from hydra_plugins.scratchnet_joblib_launcher import (fork_workers_from_warm_server,
-                                                          loky_parallel_kwargs)
+    from hydra_plugins.scratchnet_joblib_launcher import (
+        fork_workers_from_warm_server,
+        loky_parallel_kwargs,
+    )
 
     settings = OmegaConf.to_container(launcher_cfg, resolve=True)
     if settings.pop("_target_") == LOCAL_LAUNCHER:

@@ -7,7 +7,7 @@ the workers, which warm up again (sweep.prepare_worker) and report it."""
 import contextlib
 
 import hydra_plugins.scratchnet_joblib_launcher  # noqa: F401  (runs the jobs in the worker)
-from scratchnet import sweep, train  # noqa: F401  (train: the job function's module)
+from . import sweep, train  # noqa: F401  (train: the job function's module)
 
 with contextlib.suppress(Exception):
     sweep.prepare_worker()
