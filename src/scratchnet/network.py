@@ -172,18 +172,20 @@ class Workspace:
 
     def _program(self, weights: Params) -> Program:
         """The steps of an epoch that multiplies by ``weights``; every program of a workspace
-        reads and writes the same buffers."""
+        reads and writes the same buffers. Products are ``a.dot(b, out)``: the C function
+        ``np.dot(a, b, out)`` calls, without np.dot's ``__array_function__`` dispatch (about
+        0.2 us of a 0.6 us call)."""
         outputs, grad_z, activate = self.outputs, self.grad_z, ACTIVATION_STEPS[self._activation]
         biases, weight_grads, bias_grads = self.params[1::2], self.grads[0::2], self.grads[1::2]
         y_hat, error = self.y_hat, self.error
         forward: list[Step] = []
         for k, z in enumerate(outputs[1:]):  # the hidden layers, z: (n, width)
             if k == 0 and min(z.shape) > 1:  # x @ W1 + b1 as one product, see __init__
-                forward += [(np.dot, (self._x_and_ones, self._input_layer, z)), *activate(z)]
+                forward += [(self._x_and_ones.dot, (self._input_layer, z)), *activate(z)]
             else:
-                forward += [(np.dot, (outputs[k], weights[k], z)),
+                forward += [(outputs[k].dot, (weights[k], z)),
                             (np.add, (z, _scalar_if_single(biases[k]), z)), *activate(z)]
-        forward += [(np.dot, (outputs[-1], weights[-1], y_hat)),
+        forward += [(outputs[-1].dot, (weights[-1], y_hat)),
                     (np.add, (y_hat, _scalar_if_single(biases[-1]), y_hat)),
                     (np.subtract, (y_hat, self._y, error)),
                     (np.multiply, (error, error, self.squared))]
@@ -192,11 +194,11 @@ class Workspace:
         backward: list[Step] = [(np.divide, (error, np.array(self.n / 2), grad_z[-1]))]
         derivative = DERIVATIVE_STEPS[self._activation]
         for k in reversed(range(len(weights))):
-            backward += [(np.dot, (outputs[k].T, grad_z[k], weight_grads[k])),
+            backward += [(outputs[k].T.dot, (grad_z[k], weight_grads[k])),
                          (np.add.reduce, _column_sums(grad_z[k], bias_grads[k]))]
             if k > 0:  # chain rule into the layer below's pre-activation
                 below, slope = grad_z[k - 1], self.slopes[k - 1]
-                backward += [(np.dot, (grad_z[k], weights[k].T, below)),
+                backward += [(grad_z[k].dot, (weights[k].T, below)),
                              *derivative(outputs[k], slope),
                              (np.multiply, (below, slope, below))]
         return Program(forward, backward)
