@@ -13,7 +13,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from scratchnet import tracking
-from scratchnet.report import gc_paused, plain_log_ticks
+from scratchnet.plots import plain_log_ticks
+from scratchnet.report import gc_paused
 
 
 def labelled_ticks(axis) -> list[tuple[float, str]]:
@@ -96,3 +97,16 @@ def test_gc_paused_restores_the_collector_as_it_was():
         assert not gc.isenabled()  # not switched on behind the caller's back
     finally:
         gc.enable()
+
+
+def figure_that_fails(data) -> Figure:
+    raise ValueError(f"cannot draw {data}")
+
+
+def test_a_figure_that_fails_in_the_figure_process_fails_the_report(tmp_path):
+    from scratchnet.report import FigureDrawer, figure_process
+
+    with (figure_process() as pool, pytest.raises(ValueError, match="cannot draw this"),
+          FigureDrawer(tmp_path, pool) as draw):
+        draw("bad.png", figure_that_fails, "this")
+    assert not (tmp_path / "bad.png").exists()

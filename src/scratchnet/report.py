@@ -9,19 +9,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
 import math
+import multiprocessing
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
 
 from . import tracking
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SETTING = ["hidden_size", "lr", "noise"]  # what a row compares; seeds are aggregated
 PARAMS = {"hidden_size": "model.hidden_size", "lr": "train.lr", "noise": "data.noise",
@@ -128,103 +135,6 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def mse_vs_lr_figure(summary: pd.DataFrame) -> Figure:
-    """true_mse (top) and final_mse (bottom) against learning rate: a line per hidden size,
-    a column per noise level, error bars of one sd over seeds."""
-    noises = sorted(summary.noise.unique())
-    figure = Figure(figsize=(5 * len(noises), 7))
-    fix_margins(figure, rows=2, cols=len(noises), wgap=0.9, hgap=0.5)
-    axes = figure.subplots(2, len(noises), squeeze=False, sharex=True)
-    for col, noise in enumerate(noises):
-        at_noise = summary[summary.noise == noise]
-        for row, metric in enumerate(("true_mse", "final_mse")):
-            ax = axes[row][col]
-            for hidden, line in at_noise.groupby("hidden_size"):
-                line = line.sort_values("lr")
-                ax.errorbar(line.lr, line[f"{metric}_mean"], yerr=line[f"{metric}_sd"],
-                            marker="o", capsize=3, label=f"hidden_size={hidden}")
-            ax.set(xscale="log", yscale="log", title=f"{metric}, noise={noise:g}",
-                   xlabel="learning rate" if row == 1 else "", ylabel=metric)
-            plain_log_ticks(ax.xaxis, ax.yaxis)
-            ax.legend(fontsize="small", frameon=False)
-    return figure
-
-
-def heatmap_figure(summary: pd.DataFrame) -> Figure:
-    """Mean true_mse over seeds on a hidden-size x learning-rate grid, a panel per noise."""
-    noises = sorted(summary.noise.unique())
-    figure = Figure(figsize=(5 * len(noises), 4))
-    # the gap holds a panel's colorbar labels and the next panel's y label
-    fix_margins(figure, rows=1, cols=len(noises), right=0.55, wgap=1.1)
-    axes = figure.subplots(1, len(noises), squeeze=False)[0]
-    for ax, noise in zip(axes, noises):
-        grid = heatmap_grid(summary, noise)
-        image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
-        ax.set_xticks(range(len(grid.columns)), [f"{v:g}" for v in grid.columns])
-        ax.set_yticks(range(len(grid.index)), [str(v) for v in grid.index])
-        ax.set(xlabel="learning rate", ylabel="hidden size", title=f"mean true_mse, noise={noise:g}")
-        values = grid.to_numpy(dtype=float)
-        middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
-        for (i, j), value in np.ndenumerate(values):
-            # dark text on the light (low) end of viridis_r, white on the dark end
-            ax.text(j, i, "no finished run" if np.isnan(value) else f"{value:.4f}",
-                    ha="center", va="center", fontsize="small",
-                    color="black" if np.isnan(value) or value < middle else "white")
-        figure.colorbar(image, ax=ax)
-    return figure
-
-
-def heatmap_grid(summary: pd.DataFrame, noise: float) -> pd.DataFrame:
-    """Mean true_mse at one noise level: rows hidden_size, columns lr (ascending)."""
-    at_noise = summary[summary.noise == noise]
-    return at_noise.pivot(index="hidden_size", columns="lr", values="true_mse_mean").sort_index()
-
-
-def loss_curves_figure(histories: dict[str, list[pd.DataFrame]]) -> Figure:
-    """Loss curves of the best and worst settings, every seed, overlaid on a log scale.
-    histories: setting label -> one DataFrame (step, value) per seed."""
-    figure = Figure(figsize=(8, 5))
-    fix_margins(figure)
-    ax = figure.subplots()
-    for (label, runs), color in zip(histories.items(), ("tab:blue", "tab:red")):
-        for k, history in enumerate(runs):
-            ax.plot(history.step, history.value, color=color, alpha=0.8, linewidth=1,
-                    label=label if k == 0 else None)
-    ax.set(yscale="log", xlabel="epoch", ylabel="loss (MSE, log scale)",
-           title="Loss curves: best vs worst setting (all seeds)")
-    plain_log_ticks(ax.yaxis)
-    ax.legend(frameon=False)
-    return figure
-
-
-def fix_margins(figure: Figure, rows: int = 1, cols: int = 1, left: float = 0.8,
-                right: float = 0.2, bottom: float = 0.55, top: float = 0.4, wgap: float = 0.0,
-                hgap: float = 0.0) -> None:
-    """Place the subplots with fixed margins and gaps, in inches. A layout engine
-    (layout="constrained") computes them from the drawn text, which costs a second draw
-    of the figure on every savefig."""
-    width, height = figure.get_size_inches()
-    axes_width = (width - left - right - (cols - 1) * wgap) / cols
-    axes_height = (height - bottom - top - (rows - 1) * hgap) / rows
-    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                           top=1 - top / height, wspace=wgap / axes_width,
-                           hspace=hgap / axes_height)
-
-
-class PlainLogFormatter(LogFormatter):
-    """The ticks a log axis labels by default, labelled as plain text (0.01, 0.02) rather
-    than mathtext (10^-2, 2x10^-2): mathtext's parser costs ~0.15 s in a fresh process."""
-
-    def __call__(self, x, pos=None) -> str:
-        return f"{x:g}" if super().__call__(x, pos) else ""
-
-
-def plain_log_ticks(*axes) -> None:
-    for axis in axes:
-        axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-        axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
-
-
 def loss_histories(client, runs: pd.DataFrame, summary: pd.DataFrame) -> dict:
     ranked = summary.dropna(subset=["true_mse_mean"])
     if ranked.empty:
@@ -263,24 +173,30 @@ def gc_paused():
 
 @gc_paused()
 def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
-                 log_to_parent: bool = True) -> Report:
-    """Read the sweep back, write reports/ and log the same files to the parent run."""
+                 log_to_parent: bool = True, pool: Executor | None = None) -> Report:
+    """Read the sweep back, write reports/ and log the same files to the parent run.
+
+    pool: a process pool to draw the figures in (see figure_process), each as soon as its
+    data is read, the summary's two while the loss histories are read here. Without one
+    they are drawn here and kept in ``Report.figures``."""
     reused = tracking.reused_runs(client, parent_id)
     runs = sweep_runs(client, exp_id, parent_id, reused)
     summary = summarise(runs) if len(runs) else pd.DataFrame(columns=[*SETTING, "true_mse_mean"])
-    figures: dict[str, Figure] = {}
-    if len(runs):
-        figures["mse_vs_lr.png"] = mse_vs_lr_figure(summary)
-        figures["heatmap_true_mse.png"] = heatmap_figure(summary)
-        # few-ms ANALYZE that makes each metric-history lookup ~20x cheaper (see there)
-        tracking.refresh_query_statistics(client.tracking_uri)
-        histories = loss_histories(client, runs, summary)
-        if histories:
-            figures["loss_best_worst.png"] = loss_curves_figure(histories)
-    report = Report(runs, summary, figures, parent_id)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:  # rendered once, copied to both places
-        write_report(report, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:  # written once, copied to both places
+        from . import plots  # matplotlib: imported here, or already in the pool's process
+
+        with FigureDrawer(Path(tmp), pool) as draw:
+            if len(runs):
+                draw("mse_vs_lr.png", plots.mse_vs_lr_figure, summary)
+                draw("heatmap_true_mse.png", plots.heatmap_figure, summary)
+                # few-ms ANALYZE that makes each metric-history lookup ~20x cheaper (see there)
+                tracking.refresh_query_statistics(client.tracking_uri)
+                histories = loss_histories(client, runs, summary)
+                if histories:
+                    draw("loss_best_worst.png", plots.loss_curves_figure, histories)
+        report = Report(runs, summary, draw.figures, parent_id)
+        write_tables(report, Path(tmp))
         for written in sorted(Path(tmp).iterdir()):
             shutil.copyfile(written, out_dir / written.name)
         if log_to_parent:
@@ -288,14 +204,55 @@ def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
     return report
 
 
-def write_report(report: Report, folder: Path) -> None:
+class FigureDrawer:
+    """Draws figures to PNG files in a folder: here, keeping each Figure in ``figures``, or
+    in a process pool. Leaving the ``with`` block waits for the pool's drawings, whatever
+    happened (nothing may still be writing into the folder then), and raises what drawing
+    raised."""
+
+    def __init__(self, folder: Path, pool: Executor | None = None):
+        self.folder, self.pool = folder, pool
+        self.figures: dict[str, Figure] = {}
+        self.pending: list[Future] = []
+
+    def __call__(self, name: str, make: Callable[[Any], Figure], data: Any) -> None:
+        from .plots import draw_png, save_png
+
+        if self.pool is None:
+            self.figures[name] = make(data)
+            save_png(self.figures[name], self.folder / name)
+        else:
+            self.pending.append(self.pool.submit(draw_png, make, data, self.folder / name))
+
+    def __enter__(self) -> FigureDrawer:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        futures.wait(self.pending)
+        if error is None:
+            for drawn in self.pending:
+                drawn.result()
+
+
+@contextlib.contextmanager
+def figure_process():
+    """A process pool of one process, forked now, to draw the report's figures in while this
+    one reads the runs (``build_report(pool=...)``). Forked before MLflow is imported (no
+    thread, no store connection yet); it imports matplotlib (scratchnet.plots) while this
+    process imports MLflow (about 2 s here), and draws while this one reads the loss
+    histories."""
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        # the first task forks the process (a fork-context pool forks then) and imports there
+        pool.submit(importlib.import_module, f"{__package__}.plots")
+        yield pool
+
+
+def write_tables(report: Report, folder: Path) -> None:
     report.summary.to_csv(folder / "sweep_summary.csv", index=False)
     (folder / "sweep_summary.md").write_text(
         f"# Sweep {report.parent_run_id}\n\n{len(report.runs)} runs; mean and sd over seeds, "
         "sorted by mean true_mse.\n\n" + markdown_table(report.summary))
-    for name, figure in report.figures.items():
-        # zlib level 1, as the fit figure: the same pixels, a faster encoding, a larger file
-        figure.savefig(folder / name, dpi=100, pil_kwargs={"compress_level": 1})
 
 
 def latest_sweep(client, exp_id: str) -> str:
@@ -315,6 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-run-id", help="the sweep's parent run (default: latest sweep)")
     parser.add_argument("--out", default="reports", type=Path, help="output folder")
     args = parser.parse_args(argv)
+    with figure_process() as pool:
+        report = report_from_store(args, pool)
+    print(report.console_text())
+    print(f"Report written to {args.out}/ and logged to run {report.parent_run_id} under report/")
+    gc.freeze()  # as train.main: no exit-time collections over MLflow's objects (0.3-1 s here)
+
+
+def report_from_store(args: argparse.Namespace, pool: Executor) -> Report:
     try:
         client = tracking.open_existing_store(args.tracking_uri)
         experiment = client.get_experiment_by_name(args.experiment)
@@ -324,12 +289,9 @@ def main(argv: list[str] | None = None) -> None:
         exp_id = experiment.experiment_id
         parent_id = args.parent_run_id or latest_sweep(client, exp_id)
         parent = parent_run(client, exp_id, parent_id)
-        report = build_report(client, exp_id, parent.info.run_id, args.out)
+        return build_report(client, exp_id, parent.info.run_id, args.out, pool=pool)
     except (ReportError, tracking.TrackingError) as error:
         sys.exit(f"error: {error}")
-    print(report.console_text())
-    print(f"Report written to {args.out}/ and logged to run {parent_id} under report/")
-    gc.freeze()  # as train.main: no exit-time collections over MLflow's objects (0.3-1 s here)
 
 
 def parent_run(client, exp_id: str, run_id: str):

@@ -7,6 +7,7 @@ the workers, which warm up again (sweep.prepare_worker) and report it."""
 import contextlib
 
 import hydra_plugins.scratchnet_joblib_launcher  # noqa: F401  (runs the jobs in the worker)
+
 from . import sweep, train  # noqa: F401  (train: the job function's module)
 
 with contextlib.suppress(Exception):
