@@ -1,5 +1,6 @@
 """The comparison report of a sweep: its runs read back from MLflow into pandas, one row
-per setting aggregated over seeds, plots, written to reports/ and logged to the parent.
+per setting aggregated over seeds, plots (drawn by plots.py), written to reports/ and logged
+to the parent.
 
 ``python -m scratchnet.report`` (``scratchnet-report``) rebuilds it for any sweep.
 """
@@ -20,7 +21,7 @@ from concurrent import futures
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ class ReportError(RuntimeError):
 class Report:
     runs: pd.DataFrame  # one row per child run: setting, seed, status, metrics
     summary: pd.DataFrame  # one row per setting, sorted by mean true_mse
-    figures: dict[str, Figure]  # file name -> figure
+    figures: dict[str, Figure]  # file name -> figure; empty when drawn in a process pool
     parent_run_id: str
 
     @property
@@ -224,7 +225,7 @@ class FigureDrawer:
         else:
             self.pending.append(self.pool.submit(draw_png, make, data, self.folder / name))
 
-    def __enter__(self) -> FigureDrawer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
