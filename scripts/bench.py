@@ -41,7 +41,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 from scratchnet.configure import to_config
-from scratchnet.training import initial_state, train_network
+from scratchnet.nn.training import initial_state, train_network
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

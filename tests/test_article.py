@@ -4,7 +4,7 @@ of the article's R code run in R 4.2.2 (Debian r-base-core), to double precision
 import pytest
 
 from conftest import compose_config
-from scratchnet.training import train_network
+from scratchnet.nn.training import train_network
 
 # Rscript of the article's code, sprintf("%.17g", losses[epoch]).
 R_LOSSES = {1: 0.42358219306998612, 2: 0.207117087826515, 10: 0.09560175093339536,

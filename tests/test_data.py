@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import compose_config
-from scratchnet.data import DENSE_POINTS, bell, make_curve, r_seq
-from scratchnet.training import random_streams, train_network
+from scratchnet.nn.data import DENSE_POINTS, bell, make_curve, r_seq
+from scratchnet.nn.training import random_streams, train_network
 
 
 def test_r_seq_matches_r_definition():

@@ -16,10 +16,10 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import compose_config, store_uri
-from scratchnet.data import make_curve
+from scratchnet.nn.data import make_curve
 from scratchnet.pipeline import load_model, run
 from scratchnet.plots import save_fit_figure
-from scratchnet.rrng import RRandom
+from scratchnet.nn.rrng import RRandom
 from scratchnet.tracking import TAG_FAILURE
 
 ARTIFACTS = {"fit.png", "history.csv", "config.yaml", "model.npz"}

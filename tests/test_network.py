@@ -4,7 +4,7 @@ one Adam step worked by hand."""
 import numpy as np
 import pytest
 
-from scratchnet.network import (
+from scratchnet.nn.network import (
     ACTIVATIONS,
     backward,
     forward,
@@ -13,7 +13,7 @@ from scratchnet.network import (
     mse,
     predict,
 )
-from scratchnet.optim import SGD, Adam
+from scratchnet.nn.optim import SGD, Adam
 
 
 def random_problem(hidden_size=5, depth=1, n=7, seed=0):

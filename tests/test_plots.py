@@ -5,9 +5,9 @@ import io
 
 import numpy as np
 
-from scratchnet.data import make_curve
+from scratchnet.nn.data import make_curve
 from scratchnet.plots import FitFigure
-from scratchnet.rrng import RRandom
+from scratchnet.nn.rrng import RRandom
 
 
 def png(figure: FitFigure, losses, noise_seed: int, y_fit, title: str) -> bytes:

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from conftest import compose_config, store_uri
 from scratchnet.pipeline import run
 from scratchnet.tracking import TAG_FAILURE
-from scratchnet.training import train_network
+from scratchnet.nn.training import train_network
 
 
 @st.composite

@@ -5,7 +5,7 @@ from statistics import NormalDist
 
 import pytest
 
-from scratchnet.rrng import RRandom, qnorm
+from scratchnet.nn.rrng import RRandom, qnorm
 
 # The values: R's set.seed(1); rnorm(5), printed to 16 significant digits.
 R_PRINTED_16 = [-0.6264538107423324, 0.1836433242220822, -0.8356286124100471,

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from conftest import compose_config, run_cli
 from scratchnet import tracking
 from scratchnet.config import config_hash, flatten
-from scratchnet.network import predict
+from scratchnet.nn.network import predict
 from scratchnet.pipeline import load_model, run
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, history_steps
 

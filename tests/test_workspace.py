@@ -8,9 +8,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from conftest import compose_config
-from scratchnet.network import backward, forward, init_params, layer_shapes, mse
-from scratchnet.optim import make_optimizer
-from scratchnet.training import fit, initial_state
+from scratchnet.nn.network import backward, forward, init_params, layer_shapes, mse
+from scratchnet.nn.optim import make_optimizer
+from scratchnet.nn.training import fit, initial_state
 
 
 def reference_sgd(lr):

@@ -15,8 +15,8 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from .network import ACTIVATIONS
-from .optim import OPTIMIZERS
+from .nn.network import ACTIVATIONS
+from .nn.optim import OPTIMIZERS
 
 RNG_KINDS = ("r", "numpy")
 

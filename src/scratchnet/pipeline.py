@@ -16,9 +16,9 @@ import yaml
 
 from . import tracking
 from .config import Config, config_hash, flatten
-from .network import predict
+from .nn.network import predict
 from .plots import save_fit_figure
-from .training import TrainResult, train_network
+from .nn.training import TrainResult, train_network
 
 
 @dataclass(frozen=True)

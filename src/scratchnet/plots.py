@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from .data import Curve
+from .nn.data import Curve
 
 if TYPE_CHECKING:
     import pandas as pd

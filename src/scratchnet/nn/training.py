@@ -21,7 +21,7 @@ from .optim import make_optimizer
 from .rrng import RRandom
 
 if TYPE_CHECKING:
-    from .config import Config
+    from ..config import Config
 
 
 @dataclass(frozen=True)
