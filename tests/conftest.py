@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from scratchnet.config import Config
-from scratchnet.configure import to_config
+from scratchnet.config import Config, to_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -2,9 +2,9 @@
 
 Added on the command line, e.g. +hydra.callbacks.die._target_=fault_injection.DieInJob
 +hydra.callbacks.die.when=model.hidden_size=16; the tests put this folder on PYTHONPATH.
-on_job_start runs in the joblib worker before the job. A worker runs its jobs in a job
-process forked before its first job (sweep.JobProcess), which sees the worker's modules as
-they were then: so the first job patches the job function once, and the patched function
+on_job_start runs in the launcher's worker before each job. The worker runs its jobs in a job
+process forked before its first job (scratchnet.sweep.job), which sees the worker's modules
+as they were then: so the first job patches the job function once, and the patched function
 decides per job, inside the job process, whether to die in the middle of training.
 """
 
@@ -20,24 +20,24 @@ class DieInJob(Callback):
         self.when = when
 
     def on_job_start(self, config, **kwargs) -> None:
-        from scratchnet import sweep, training
+        from scratchnet.nn import training
+        from scratchnet.sweep import job
 
-        if "_real_job" in sweep.__dict__:  # patched by an earlier job of this worker
+        if getattr(job, "patched_by_fault_injection", False):  # an earlier job of this worker
             return
-        real_job, real_fit_loop, when = sweep._job, training._fit_loop, self.when
-        sweep._real_job = real_job
+        job.patched_by_fault_injection = True
+        real_job, real_fit, when = job.train_and_record, training.fit, self.when
 
-        def job(config, overrides, info, progress):
+        def train_and_record(config, overrides, parent_run_id, progress):
             chosen = when in overrides
 
-            def fit_loop(params, x, y, optimizer, losses, activation):
+            def fit(params, x, y, optimizer, epochs, activation):
                 if chosen:
-                    half = len(losses) // 2
-                    real_fit_loop(params, x, y, optimizer, losses[:half], activation)
+                    real_fit(params, x, y, optimizer, epochs // 2, activation)
                     os._exit(3)
-                return real_fit_loop(params, x, y, optimizer, losses, activation)
+                return real_fit(params, x, y, optimizer, epochs, activation)
 
-            training._fit_loop = fit_loop
-            return real_job(config, overrides, info, progress)
+            training.fit = fit
+            return real_job(config, overrides, parent_run_id, progress)
 
-        sweep._job = job
+        job.train_and_record = train_and_record

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import compose_config, run_cli, store_uri
-from scratchnet.pipeline import run
+from scratchnet.run import run
 
 # So many epochs that training first would blow the time bound: the check must come first.
 HUGE = ["train.epochs=5000000", "model.hidden_size=64"]

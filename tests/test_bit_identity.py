@@ -15,9 +15,9 @@ from mlflow import MlflowClient
 
 from conftest import compose_config, run_cli, store_uri
 from scratchnet.config import config_hash
-from scratchnet.pipeline import run
-from scratchnet.tracking import TAG_CONFIG_HASH, TAG_PARENT, TAG_SWEEP_KEY
 from scratchnet.nn.training import train_network
+from scratchnet.run import run
+from scratchnet.tracking import TAG_CONFIG_HASH, TAG_PARENT, TAG_SWEEP_KEY
 from test_dvc import dvc, git_copy, ok
 
 # the config under test, and a 2 x 2 grid around it (it is the grid's last job)

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import free_port, run_cli, store_uri
-from scratchnet.sweep import Summary, crash_message
+from scratchnet.sweep.progress import Summary, crash_message
 from scratchnet.tracking import TAG_PARENT, describe_error
 
 

@@ -133,32 +133,54 @@ def test_params_yaml_is_dvcs_composition_of_conf(tmp_path):
         "); commit it")
 
 
-def scratchnet_imports(module: str) -> set[str]:
-    """Modules of scratchnet reachable from ``module`` by its imports, lazy ones included."""
-    todo, seen = [module, "__init__"], set()
+def scratchnet_imports(module: str) -> set[Path]:
+    """Files of scratchnet (and its hydra_plugins) reachable from ``module`` (a dotted name
+    under src/) by their imports, lazy ones included; a package brings its __init__.py."""
+    def file_of(dotted: str) -> Path | None:
+        path = SRC.parent.joinpath(*dotted.split("."))
+        for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    todo, seen = [module], set()
     while todo:
-        name = todo.pop()
-        if name in seen:
+        path = file_of(todo.pop())
+        if path is None or path in seen:
             continue
-        seen.add(name)
-        for node in ast.walk(ast.parse((SRC / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                names = [node.module] if node.module else [a.name for a in node.names]
-                todo += [n.split(".")[0] for n in names if (SRC / f"{n.split('.')[0]}.py").exists()]
+        seen.add(path)
+        package = ".".join(path.relative_to(SRC.parent).parent.parts)
+        todo += [".".join(package.split(".")[:i + 1]) for i in range(len(package.split(".")))]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+                todo += [module] + [f"{module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module.startswith(("scratchnet",
+                                                                           "hydra_plugins.scratchnet")):
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
     return seen
 
 
-def test_stage_deps_are_exactly_the_code_each_stage_runs():
-    def deps(name):
-        return {Path(d).stem for d in stage(name)["deps"] if d.startswith("src/")}
+def dep_files(name: str) -> set[Path]:
+    """The .py files a stage's src/ deps name: a file, or every file of a folder."""
+    files = set()
+    for dep in stage(name)["deps"]:
+        path = ROOT / dep
+        if dep.startswith("src/"):
+            files |= set(path.rglob("*.py")) if path.is_dir() else {path}
+    return files
 
-    assert deps("train") == scratchnet_imports("stages")
-    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess, whose
-    # workers are forked from a server that imports worker_preload
-    assert deps("sweep") == (scratchnet_imports("stages") | scratchnet_imports("train")
-                             | scratchnet_imports("worker_preload"))
-    assert "worker_preload" in deps("sweep")
-    assert "report" in deps("sweep") and "report" not in deps("train")
+
+def test_stage_deps_are_exactly_the_code_each_stage_runs():
+    assert dep_files("train") == scratchnet_imports("scratchnet.stages")
+    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess, which
+    # may run its jobs through the Dask launcher
+    assert dep_files("sweep") == (scratchnet_imports("scratchnet.stages")
+                                  | scratchnet_imports("scratchnet.train")
+                                  | scratchnet_imports("hydra_plugins.scratchnet_dask_launcher"))
+    assert SRC / "report" / "__init__.py" in dep_files("sweep")
+    assert SRC / "report" / "__init__.py" not in dep_files("train")
 
 
 def test_stage_params_are_the_keys_that_change_the_numbers(tmp_path):

@@ -17,9 +17,9 @@ from mlflow import MlflowClient
 
 from conftest import compose_config, store_uri
 from scratchnet.nn.data import make_curve
-from scratchnet.pipeline import load_model, run
-from scratchnet.plots import save_fit_figure
 from scratchnet.nn.rrng import RRandom
+from scratchnet.plots import save_fit_figure
+from scratchnet.run import load_model, run
 from scratchnet.tracking import TAG_FAILURE
 
 ARTIFACTS = {"fit.png", "history.csv", "config.yaml", "model.npz"}

@@ -6,8 +6,8 @@ import io
 import numpy as np
 
 from scratchnet.nn.data import make_curve
-from scratchnet.plots import FitFigure
 from scratchnet.nn.rrng import RRandom
+from scratchnet.plots import FitFigure
 
 
 def png(figure: FitFigure, losses, noise_seed: int, y_fit, title: str) -> bytes:

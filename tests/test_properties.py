@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from mlflow import MlflowClient
 
 from conftest import compose_config, store_uri
-from scratchnet.pipeline import run
-from scratchnet.tracking import TAG_FAILURE
 from scratchnet.nn.training import train_network
+from scratchnet.run import run
+from scratchnet.tracking import TAG_FAILURE
 
 
 @st.composite

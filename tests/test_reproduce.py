@@ -15,7 +15,7 @@ import scratchnet
 from conftest import ROOT, compose_config, run_cli, store_uri
 from scratchnet import reproduce, tracking
 from scratchnet.config import config_hash, flatten
-from scratchnet.pipeline import run
+from scratchnet.run import run
 
 EPOCHS = 300
 

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from conftest import ROOT, compose_config
 from scratchnet import tracking
 from scratchnet.nn.network import predict
-from scratchnet.pipeline import load_model, run
+from scratchnet.run import load_model, run
 
 SECRET = "s3cr3t-value-9f81c2"
 

@@ -11,8 +11,8 @@ from mlflow import MlflowClient
 
 from conftest import compose_config, run_cli, store_uri
 from scratchnet.config import config_hash
-from scratchnet.pipeline import run
-from scratchnet.plots import heatmap_grid
+from scratchnet.report.figures import heatmap_grid
+from scratchnet.run import run
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT, TAG_SWEEP_KEY
 
 GRID = ["model.hidden_size=4,16", "train.lr=0.05,0.1", "data.noise=0.06", "seed=1,2",
@@ -187,25 +187,6 @@ def test_every_report_figure_shows_what_the_runs_say(swept, tmp_path):
                      for r in children if r.data.params["model.hidden_size"] == str(hidden)
                      and float(r.data.params["train.lr"]) == lr]
         assert list(line.get_ydata()) in histories
-
-
-def test_the_report_drawn_in_a_figure_process_writes_the_same_bytes(swept, tmp_path):
-    """The report CLI draws its figures in a forked process (report.figure_process) while it
-    reads the loss histories: the files must be those drawn in this process, byte for byte."""
-    from scratchnet.report import build_report, figure_process
-
-    _, _, client, runs = swept
-    parent = next(r for r in runs if TAG_SWEEP_KEY in r.data.tags)
-    ids = parent.info.experiment_id, parent.info.run_id
-    here = build_report(client, *ids, tmp_path / "here", log_to_parent=False)
-    with figure_process() as pool:
-        forked = build_report(client, *ids, tmp_path / "forked", log_to_parent=False, pool=pool)
-    names = sorted(path.name for path in (tmp_path / "here").iterdir())
-    assert names == sorted(path.name for path in (tmp_path / "forked").iterdir())
-    assert len(names) == 5 and set(here.figures) == {n for n in names if n.endswith(".png")}
-    for name in names:
-        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "forked" / name).read_bytes()
-    assert forked.figures == {}  # drawn in the other process
 
 
 def test_a_wider_sweep_reuses_earlier_runs_and_reports_them(tmp_path):

@@ -1,7 +1,5 @@
 """End to end: one run into a real MLflow store under tmp_path, read back with MlflowClient."""
 
-import contextlib
-import sqlite3
 from pathlib import Path
 
 import matplotlib.image
@@ -11,10 +9,9 @@ import yaml
 from mlflow import MlflowClient
 
 from conftest import compose_config, run_cli
-from scratchnet import tracking
 from scratchnet.config import config_hash, flatten
 from scratchnet.nn.network import predict
-from scratchnet.pipeline import load_model, run
+from scratchnet.run import load_model, run
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, history_steps
 
 
@@ -128,50 +125,3 @@ def test_the_config_artifact_records_the_uri_as_the_params_do(tmp_path, monkeypa
     recorded = yaml.safe_load(Path(local).read_text())["tracking"]["uri"]
     assert recorded == client.get_run(outcome.run_id).data.params["tracking.uri"]
     assert recorded == "sqlite:///~/mlflow.db"
-
-
-def store_contents(path: Path) -> tuple:
-    """Schema, schema revision and experiments (creation times aside) of a sqlite store."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return ([(kind, name, table, schema_lines(sql)) for kind, name, table, sql in db.execute(
-                    "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")],
-                db.execute("SELECT * FROM alembic_version").fetchall(),
-                db.execute("SELECT experiment_id, name, artifact_location, lifecycle_stage, "
-                           "workspace FROM experiments").fetchall())
-
-
-def schema_lines(sql: str | None) -> list[str] | None:
-    """A CREATE statement's lines, its columns in order and its constraints sorted. MLflow's
-    migrations write a rebuilt table's constraints in an order that varies from process to
-    process (with Python's string hashing): two stores MLflow made itself can differ there."""
-    if sql is None:
-        return None
-    lines = [line.strip().rstrip(",") for line in sql.splitlines()]
-    constraint = ("CONSTRAINT", "CHECK", "FOREIGN KEY", "UNIQUE", "PRIMARY KEY")
-    return ([line for line in lines if not line.startswith(constraint)]
-            + sorted(line for line in lines if line.startswith(constraint)))
-
-
-def test_a_store_from_the_template_is_the_store_mlflow_makes(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    tracking.open_store(f"sqlite:///{tmp_path / 'copied.db'}")
-    templates = list((tmp_path / "cache" / "scratchnet").iterdir())
-    assert [t.suffix for t in templates] == [".db"]  # made once, no partial file left
-    made = templates[0].stat().st_mtime_ns
-    MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
-    by_mlflow = store_contents(tmp_path / "mlflow.db")
-    assert store_contents(tmp_path / "copied.db") == by_mlflow
-    assert by_mlflow[2][0][:2] == (0, "Default")
-    client = tracking.open_store(f"sqlite:///{tmp_path / 'second.db'}")  # the template again
-    assert templates[0].stat().st_mtime_ns == made
-    assert store_contents(tmp_path / "second.db") == by_mlflow
-    run_id = client.create_run(tracking.experiment_id(client, "e", "sqlite:///x")).info.run_id
-    assert client.get_run(run_id).info.status == "RUNNING"
-
-
-def test_a_cache_that_cannot_be_written_leaves_the_store_to_mlflow(tmp_path, monkeypatch):
-    (tmp_path / "cache").write_text("a file where the cache folder would be")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    tracking.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert store_contents(tmp_path / "mlflow.db")[2][0][:2] == (0, "Default")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "mlflow.db", "mlflow.db.lock"]

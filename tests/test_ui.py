@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, compose_config, store_uri
-from scratchnet.pipeline import run
+from scratchnet.run import run
 
 
 def free_port() -> int:

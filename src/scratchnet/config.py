@@ -1,5 +1,6 @@
 """The typed schema of a run: dataclasses that OmegaConf checks types against, each with
-a ``check()`` of ranges and choices, so a bad value stops the run before any work.
+a ``check()`` of ranges and choices, so a bad value stops the run before any work; and
+``to_config``, where Hydra's config stops: a composed DictConfig becomes a checked Config.
 
 Values live in ``conf/config.yaml``; these classes hold no defaults of their own so the
 YAML stays the one place a default is written. Each check names the dotted key, which is
@@ -8,12 +9,14 @@ also the Hydra override path and the MLflow param name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .nn.network import ACTIVATIONS
 from .nn.optim import OPTIMIZERS
@@ -23,6 +26,10 @@ RNG_KINDS = ("r", "numpy")
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
+
+
+class SchemaError(ConfigError):
+    """A config that does not fit the schema (wrong type, unknown or missing key)."""
 
 
 def _require(ok: bool, key: str, rule: str, value: Any) -> None:
@@ -140,3 +147,37 @@ def from_flat(flat: dict[str, Any]) -> Config:
                     tracking=TrackingConfig(**groups["tracking"]))
     config.check()
     return config
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """A validated Config from a composed config (its ``hydra`` node, if any, is ignored).
+    Types and unknown keys are checked by merging into the structured schema (OmegaConf
+    names the full key); ranges and choices by the dataclasses' checks."""
+    if "hydra" in cfg:  # hydra's own nodes resolve per job
+        cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        config = OmegaConf.to_object(OmegaConf.merge(_schema(), plain))
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or ""
+        message = str(getattr(error, "msg", None) or error).strip().splitlines()[0]
+        raise SchemaError(f"{key}: {message}" if key else message) from None
+    config.check()
+    return config
+
+
+@functools.cache
+def _schema() -> DictConfig:
+    """The structured schema of Config, built once (merge makes a new config)."""
+    return OmegaConf.structured(Config)
+
+
+def overrides_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """cfg without its hydra node, with 'key=value' overrides applied (values parsed as
+    Hydra parses them)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    updated = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # a copy
+    for override in OverridesParser.create().parse_overrides(overrides):
+        OmegaConf.update(updated, override.key_or_group, override.value(), force_add=True)
+    return updated

@@ -19,6 +19,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from . import tracking
+from .cli import exit_on, set_mlflow_defaults
 from .config import Config, ConfigError, config_hash, from_flat
 
 HISTORY = "history.csv"
@@ -138,7 +139,7 @@ def reproduce(uri: str, run_id: str) -> Comparison:
     """Retrain the run's config and compare with its recorded history; warnings on stderr."""
     from threadpoolctl import threadpool_limits
 
-    from .training import train_network
+    from .nn.training import train_network
 
     client, run = fetch_run(uri, run_id)
     config = config_from_params(run_id, run.data.params)
@@ -157,11 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
                         help="MLflow store of the run (default: %(default)s)")
     args = parser.parse_args(argv)
-    try:
+    set_mlflow_defaults()
+    with exit_on(ReproduceError, tracking.TrackingError, code=2):
         comparison = reproduce(args.tracking_uri, args.run_id)
-    except (ReproduceError, tracking.TrackingError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
     print(comparison.text(args.run_id))
     sys.exit(0 if comparison.first_difference is None else 1)
 

@@ -26,8 +26,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import tracking
-from .config import Config, ConfigError, flatten
-from .configure import one_line, to_config
+from .cli import exit_on, one_line, set_mlflow_defaults
+from .config import Config, ConfigError, flatten, to_config
 
 
 class StageError(RuntimeError):
@@ -83,8 +83,8 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
 
 def train(params: Path, metrics: Path, plots: Path) -> None:
     """One run of params.yaml, recorded in MLflow; metrics JSON and the two plot tables."""
-    from .network import predict
-    from .pipeline import run
+    from .nn.network import predict
+    from .run import run
 
     config = load_config(params)
     outcome = run(config)
@@ -189,12 +189,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    set_mlflow_defaults()
     args = vars(parser().parse_args(argv))
     command = {"train": train, "sweep": sweep}[args.pop("stage")]
-    try:
+    with exit_on(StageError, ConfigError, tracking.TrackingError):
         command(**args)
-    except (StageError, ConfigError, tracking.TrackingError) as error:
-        sys.exit(f"error: {one_line(error)}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """Entry point: ``python -m scratchnet.train`` / ``scratchnet-train``.
 
-One run by default; ``--multirun`` runs a sweep (see conf/hydra/sweeper/grid.yaml).
-Config errors and a diverged run end with one line on stderr and a non-zero exit.
+One run by default; ``--multirun`` runs a sweep (the grid in conf/config.yaml, or
+``search=optuna``). Bad input and a diverged run end with one line on stderr and exit 1.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -16,12 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .config import ConfigError
-from .configure import one_line, to_config
+from .cli import exit_on, set_mlflow_defaults
+from .config import ConfigError, to_config
 from .tracking import TrackingError
 
 
-def _conf_dir() -> str:
+def conf_dir() -> str:
     """conf/ at the top of the checkout (editable install), or inside an installed wheel."""
     package = Path(__file__).resolve().parent
     for candidate in (package / "conf", package.parent.parent / "conf"):
@@ -34,24 +33,23 @@ class RunDiverged(RuntimeError):
     """Training stopped on a non-finite loss."""
 
 
-@hydra.main(version_base="1.3", config_path=_conf_dir(), config_name="config")
+@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
 def hydra_app(cfg: DictConfig) -> float:
-    try:
-        return _run_or_job(cfg)
-    except (ConfigError, TrackingError, RunDiverged) as error:
-        # SystemExit passes through Hydra's job wrapper, which would add its own lines
-        sys.exit(f"error: {one_line(error)}")
+    """One run, or one job of a sweep; returns true_mse, the objective of a search."""
+    # SystemExit passes through Hydra's job wrapper, which would add its own lines
+    with exit_on(ConfigError, TrackingError, RunDiverged):
+        config = to_config(cfg)
+        hydra_cfg = HydraConfig.get()
+        overrides = list(hydra_cfg.overrides.task)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            from .sweep.job import run_job
+
+            return run_job(config, overrides, str(hydra_cfg.sweep.dir))
+        return single_run(config, overrides)
 
 
-def _run_or_job(cfg: DictConfig) -> float:
-    config = to_config(cfg)
-    hydra_cfg = HydraConfig.get()
-    overrides = list(hydra_cfg.overrides.task)
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        from .sweep import run_job
-
-        return run_job(config, overrides, str(hydra_cfg.sweep.dir))
-    from .pipeline import run
+def single_run(config, overrides: list[str]) -> float:
+    from .run import run
 
     outcome = run(config, overrides=overrides)
     result = outcome.result
@@ -68,25 +66,19 @@ def _run_or_job(cfg: DictConfig) -> float:
 
 
 def main() -> None:
+    set_mlflow_defaults()
     # Let errors reach us instead of Hydra's multi-line report, so each is one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .sweep import SweepFailed
+    from .sweep import SweepFailed, interrupt_active_sweep
 
     try:
-        hydra_app()
-        # Everything is written and closed. Objects made so far are left out of the
-        # interpreter's exit-time garbage collections, which would otherwise walk all that
-        # MLflow, pandas and matplotlib built: 1.1 s of a sweep's exit, measured.
-        gc.freeze()
-    except (ConfigError, TrackingError, HydraException, OmegaConfBaseException,
-            SweepFailed) as error:
-        sys.exit(f"error: {one_line(error)}")
+        with exit_on(ConfigError, TrackingError, HydraException, OmegaConfBaseException,
+                     SweepFailed):
+            hydra_app()
     except KeyboardInterrupt:
-        from .sweep import interrupt_active_sweep
-
         interrupt_active_sweep()
         sys.exit("interrupted: runs in flight were recorded as KILLED")
 

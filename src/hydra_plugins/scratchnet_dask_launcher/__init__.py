@@ -1,58 +1,84 @@
-"""Hydra's joblib launcher on a Dask cluster (``hydra/launcher=dask``).
+"""``hydra/launcher=dask``: a sweep's jobs as tasks on a Dask cluster.
 
-Hydra finds launchers only in the ``hydra_plugins`` namespace package, hence this folder
-beside ``scratchnet``. The launcher is the local one (scratchnet_joblib_launcher, Hydra's
-joblib launcher) with one difference: that one always runs joblib's loky backend, this one
-passes ``backend: dask`` to ``joblib.Parallel``, which submits the jobs to the sweep's
-``distributed.Client`` (``scratchnet.cluster``).
+A launcher on Hydra's public Launcher plugin API, written the way hydra-submitit-launcher
+is: each job's config is composed and run in the worker by ``hydra.core.utils.run_job``.
+The cluster (a running scheduler, or a local cluster for the sweep) is scratchnet's
+``sweep.cluster``; the sweep callback has usually connected to it already.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scan runs this module without
 # registering it in sys.modules, where dataclasses look string annotations up.
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn
-from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
-from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
 
-from hydra_plugins.scratchnet_joblib_launcher import launch_jobs
+log = logging.getLogger(__name__)
 
 
 @dataclass
-class DaskLauncherConf(JobLibLauncherConf):
+class DaskLauncherConf:
     _target_: str = "hydra_plugins.scratchnet_dask_launcher.DaskLauncher"
-    backend: str | None = "dask"
     # tcp://host:8786 of a running Dask scheduler; null: a local cluster for the sweep
     scheduler_address: str | None = None
+    n_jobs: int = -1  # worker processes of a local cluster; -1 = all cores
 
 
-# The schema; conf/hydra/launcher/dask.yaml extends it with this project's values.
 ConfigStore.instance().store(group="hydra/launcher", name="scratchnet_dask",
                              node=DaskLauncherConf, provider="scratchnet")
 
 
-class DaskLauncher(JoblibLauncher):
-    def __init__(self, scheduler_address: str | None = None, **joblib_kwargs) -> None:
-        super().__init__(**joblib_kwargs)  # every other key goes to joblib.Parallel
-        self.scheduler_address = scheduler_address
+class DaskLauncher(Launcher):
+    def __init__(self, scheduler_address: str | None = None, n_jobs: int = -1) -> None:
+        self.scheduler_address, self.n_jobs = scheduler_address, n_jobs
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        """As the local launcher's, with the configured backend kept."""
-        from joblib import parallel_config
+        from scratchnet.sweep import cluster
 
-        from scratchnet import cluster
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        client = cluster.start(self.scheduler_address, self.n_jobs)
+        log.info(f"Dask is launching {len(job_overrides)} jobs, sweep output dir: {sweep_dir}")
+        for idx, overrides in enumerate(job_overrides):
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        state = Singleton.get_state()
+        futures = [client.submit(execute_job, initial_job_idx + idx, list(overrides),
+                                 self.hydra_context, self.config, self.task_function, state,
+                                 pure=False)
+                   for idx, overrides in enumerate(job_overrides)]
+        return client.gather(futures)
 
-        # the sweep callback has usually started it already; the same client then
-        cluster.start(self.scheduler_address, self.joblib.get("n_jobs", -1))
-        parallel_kwargs = dict(self.joblib)
-        process_joblib_cfg(parallel_kwargs)
-        # joblib's documented way to use its dask backend: parallel_config, which also
-        # registers it (Parallel alone knows only its built-in backends)
-        backend = parallel_config(backend=parallel_kwargs.pop("backend") or "dask")
-        # Dask workers can outlive a sweep and serve the next one, whose conf/ may have
-        # changed: every job is composed in full (no ReusingConfigLoader).
-        return launch_jobs(self, job_overrides, initial_job_idx, parallel_kwargs, backend)
+
+def execute_job(idx: int, overrides: list, hydra_context: HydraContext, config: DictConfig,
+                task_function: TaskFunction, singleton_state: dict[Any, Any]) -> JobReturn:
+    """One job in a Dask worker: its config composed from the sweep's, then Hydra's run_job
+    (job folder, .hydra/ files, logging, callbacks), as Hydra's own launchers do."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, overrides)
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    HydraConfig.instance().set_config(sweep_config)
+    return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")

@@ -1,6 +1,6 @@
 """One run: train the network for a config and record it in MLflow.
 
-``run(config)`` is the single entry the CLI, the sweep jobs, DVC and the tests share.
+``run(config)`` is the one entry the CLI, the sweep jobs, DVC and the tests share.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import yaml
 from . import tracking
 from .config import Config, config_hash, flatten
 from .nn.network import predict
-from .plots import save_fit_figure
 from .nn.training import TrainResult, train_network
+from .plots import save_fit_figure
 
 
 @dataclass(frozen=True)

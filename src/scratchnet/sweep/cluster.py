@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any
 
-from .config import ConfigError
+from ..config import ConfigError
 
 DAEMON = "distributed.worker.daemon"
 
@@ -43,10 +43,10 @@ def start(scheduler_address: str | None, n_jobs: int) -> Any:
         raise ClusterError(f"hydra/launcher=dask needs Dask ({error}): "
                            "pip install 'scratchnet[cluster]'") from None
 
-    # Jobs run in a job process forked from their worker (sweep.JobProcess), and a
-    # daemonic process may not have children: Dask's documented switch makes the worker
-    # processes it starts non-daemonic. (Read by the nanny that starts them: here for a
-    # local cluster; a remote cluster's workers need DASK_DISTRIBUTED__WORKER__DAEMON=False.)
+    # A job runs in a job process forked from its worker (sweep.job), which a daemonic
+    # worker may not have: Dask's documented switch makes the workers it starts here
+    # non-daemonic. (A remote cluster's workers run jobs in place unless started with
+    # DASK_DISTRIBUTED__WORKER__DAEMON=False.)
     dask.config.set({DAEMON: False})
     logging.getLogger("distributed").setLevel(logging.WARNING)  # start/stop chatter
     if scheduler_address:

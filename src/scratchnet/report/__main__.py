@@ -1,0 +1,65 @@
+"""``python -m scratchnet.report`` / ``scratchnet-report``: rebuild the comparison report
+of a sweep recorded in MLflow (by default the latest sweep in ./mlflow.db)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import tracking
+from ..cli import exit_on, set_mlflow_defaults
+from . import build_report
+
+
+class ReportError(RuntimeError):
+    """Nothing to report on: unknown store, experiment or parent run."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scratchnet-report", description=__doc__)
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
+                        help="MLflow store of the sweep (default: %(default)s)")
+    parser.add_argument("--experiment", default="scratchnet",
+                        help="MLflow experiment (default: %(default)s)")
+    parser.add_argument("--parent-run-id", help="the sweep's parent run (default: latest sweep)")
+    parser.add_argument("--out", default="reports", type=Path,
+                        help="folder to write the report to (default: %(default)s)")
+    args = parser.parse_args(argv)
+    set_mlflow_defaults()
+    with exit_on(ReportError, tracking.TrackingError):
+        client = tracking.open_existing_store(args.tracking_uri)
+        exp_id = experiment_id(client, args.experiment, args.tracking_uri)
+        parent_id = args.parent_run_id or latest_sweep(client, exp_id)
+        check_parent(client, exp_id, parent_id)
+        report = build_report(client, exp_id, parent_id, args.out)
+    print(report.console_text())
+    print(f"Report written to {args.out}/ and logged to run {parent_id} under report/")
+
+
+def experiment_id(client, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise ReportError(f"--experiment: no experiment named {name!r} in {uri}")
+    return experiment.experiment_id
+
+
+def latest_sweep(client, exp_id: str) -> str:
+    runs = tracking.with_retry(client.search_runs, [exp_id],
+                               f"tags.`{tracking.TAG_SWEEP_KEY}` LIKE '%'", max_results=1,
+                               order_by=["attributes.start_time DESC"])
+    if not runs:
+        raise ReportError(f"experiment {exp_id} has no sweep (parent) runs")
+    return runs[0].info.run_id
+
+
+def check_parent(client, exp_id: str, run_id: str) -> None:
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # noqa: BLE001 (MLflow raises its own error for an unknown id)
+        raise ReportError(f"--parent-run-id: no run {run_id!r} in this store") from None
+    if run.info.experiment_id != exp_id:
+        raise ReportError(f"--parent-run-id: run {run_id} is not in experiment {exp_id}")
+
+
+if __name__ == "__main__":
+    main()

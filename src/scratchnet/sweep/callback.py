@@ -1,0 +1,151 @@
+"""The Hydra callback around every multirun (``hydra.callbacks.sweep`` in conf/config.yaml),
+in the launching process: every job's values checked before anything is written, the store
+created once and a parent run made (or resumed) before the jobs fan out, the progress line
+while they run, and the comparison report at the end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from .. import tracking
+from ..cli import one_line
+from ..config import overrides_config, to_config
+from . import cluster
+from .grid import job_grid, sweep_axes, sweep_key, sweep_name
+from .job import SWEEP_FILE
+from .progress import PROGRESS_FILE, Progress, crash_message
+
+
+class SweepFailed(RuntimeError):
+    """Some jobs crashed (not diverged); the message names them."""
+
+
+class SweepCallback(Callback):
+    def __init__(self, fresh: bool = False, report_dir: str = "reports") -> None:
+        self.fresh = bool(fresh)
+        self.report_dir = report_dir
+        self.progress: Progress | None = None
+
+    def __getstate__(self) -> dict:
+        # Hydra's launchers pickle the callbacks into every job; the store client and the
+        # progress thread stay in the launching process.
+        return {"fresh": self.fresh, "report_dir": self.report_dir, "progress": None}
+
+    # Hydra turns an exception raised by a callback into a warning and carries on, so
+    # errors here end the process with one line via SystemExit, which Hydra lets through.
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self.start(config)
+        except Exception as error:  # noqa: BLE001 (one line, then exit)
+            sys.exit(f"error: {one_line(error)}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self.end()
+        except Exception as error:  # noqa: BLE001 (one line, then exit)
+            sys.exit(f"error: {one_line(error)}")
+
+    def start(self, config: DictConfig) -> None:
+        hydra_cfg = config.hydra
+        base = to_config(config)
+        jobs = job_grid(hydra_cfg)
+        for job in jobs or []:  # every job's values checked before anything is written
+            to_config(overrides_config(config, job))
+        if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
+            cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
+        self.client = tracking.open_store(base.tracking.uri)  # created and migrated once, here
+        self.exp_id = tracking.experiment_id(self.client, base.tracking.experiment,
+                                             base.tracking.uri)
+        self.base = base
+        total = len(jobs) if jobs is not None else int(hydra_cfg.sweeper.get("n_trials") or 0)
+        self.parent_id = self.resume_or_create_parent(sweep_key(base, hydra_cfg),
+                                                      sweep_axes(hydra_cfg), total)
+        sweep_dir = Path(str(hydra_cfg.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps(
+            {"parent_run_id": self.parent_id, "experiment_id": self.exp_id,
+             "fresh": self.fresh, "total": total}))
+        self.progress = Progress(sweep_dir / PROGRESS_FILE, total)
+        self.progress.start()
+        global _active
+        _active = self  # from here Ctrl-C ends the parent KILLED
+
+    def resume_or_create_parent(self, key: str, axes: dict[str, str], total: int) -> str:
+        client, exp_id = self.client, self.exp_id
+        parents = [] if self.fresh else tracking.runs_with_tag(
+            client, exp_id, tracking.TAG_SWEEP_KEY, key)
+        if parents:
+            parent_id = parents[0].info.run_id
+            killed = mark_stale_children_killed(client, exp_id, parent_id)
+            tracking.with_retry(client.update_run, parent_id, status="RUNNING")
+            print(f"[sweep] resuming parent run {parent_id}"
+                  + (f"; marked {killed} stale RUNNING runs KILLED" if killed else ""),
+                  file=sys.stderr)
+            return parent_id
+        tags = {**tracking.provenance(), tracking.TAG_SWEEP_KEY: key,
+                "scratchnet.sweep_size": str(total)}
+        return tracking.start_run(client, exp_id, sweep_name(axes), tags,
+                                  {"sweep.grid": json.dumps(axes), "sweep.size": total})
+
+    def end(self) -> None:
+        from ..report import build_report  # pandas and matplotlib: loaded once, at the end
+
+        cluster.stop()  # hydra/launcher=dask: the jobs are done, a local cluster ends here
+        summary = self.progress.stop()
+        crashed = summary.jobs_with("failed")
+        reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
+        try:
+            try:
+                tracking.record_reused_runs(self.client, self.parent_id, reused)
+                report = build_report(self.client, self.exp_id, self.parent_id,
+                                      Path(self.report_dir))
+                print(report.console_text())
+            finally:
+                tracking.end_run(self.client, self.parent_id, "FAILED" if crashed else "FINISHED",
+                                 f"{len(crashed)} jobs crashed" if crashed else None)
+        except Exception as error:  # e.g. the tracking server went away mid-sweep
+            if not crashed:
+                raise
+            raise SweepFailed(crash_message(summary) + "; no report: "
+                              + tracking.describe_error(error)) from None
+        self.print_where_to_look()
+        if crashed:
+            raise SweepFailed(crash_message(summary))
+
+    def print_where_to_look(self) -> None:
+        uri = self.base.tracking.uri
+        print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
+        print(f"Compare it in the MLflow UI: mlflow ui --backend-store-uri {uri}"
+              if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
+
+
+_active: SweepCallback | None = None  # the sweep this process is running, for Ctrl-C
+
+
+def interrupt_active_sweep() -> None:
+    """After Ctrl-C: runs still RUNNING under the sweep's parent, and the parent, KILLED.
+    (Jobs record their own run KILLED when they get the signal; this catches the rest.)"""
+    sweep = _active
+    if sweep is None:
+        return
+    if sweep.progress is not None:
+        sweep.progress.stop()
+    cluster.stop()
+    mark_stale_children_killed(sweep.client, sweep.exp_id, sweep.parent_id, "interrupted (SIGINT)")
+    tracking.end_run(sweep.client, sweep.parent_id, "KILLED", "interrupted (SIGINT)")
+
+
+def mark_stale_children_killed(client, exp_id: str, parent_id: str,
+                               reason: str = "left RUNNING by an interrupted sweep") -> int:
+    """Runs a killed sweep left RUNNING under this parent: mark them KILLED."""
+    stale = tracking.runs_with_tag(client, exp_id, tracking.TAG_PARENT, parent_id,
+                                   statuses=("RUNNING",))
+    for run in stale:
+        tracking.end_run(client, run.info.run_id, "KILLED", reason)
+    return len(stale)

@@ -1,0 +1,61 @@
+"""The jobs of a grid sweep, and the identity and name of any sweep, from the multirun's
+``hydra`` config node."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+
+from omegaconf import DictConfig
+
+from ..config import Config, config_hash
+
+SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "tag(", "glob(")
+
+
+def job_grid(hydra_cfg: DictConfig) -> list[list[str]] | None:
+    """The override list of every job a grid (``hydra/sweeper=basic``) multirun will
+    launch, in its order, or None when another sweeper (Optuna) chooses jobs as it goes.
+
+    As Hydra's basic sweeper expands them: ``hydra.sweeper.params``, then the command line,
+    a later value of a key replacing an earlier one, and the product of every key's values."""
+    if hydra_cfg.runtime.choices.get("hydra/sweeper") != "basic":
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    arguments = [f"{k}={v}" for k, v in (hydra_cfg.sweeper.params or {}).items()]
+    arguments += list(hydra_cfg.overrides.task)
+    values: dict[str, list[str]] = {}  # key -> its 'key=value' overrides
+    for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            values[key] = [f"{key}={v}" for v in override.sweep_string_iterator()]
+        else:
+            values[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*values.values())]
+
+
+def sweep_axes(hydra_cfg: DictConfig) -> dict[str, str]:
+    """Swept key -> its sweep expression, command line over conf/ (as Hydra merges them)."""
+    axes = {str(k): str(v) for k, v in (hydra_cfg.sweeper.params or {}).items()}
+    for override in hydra_cfg.overrides.task:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        if "," in value or value.startswith(SWEEP_FUNCTIONS) or key in axes:
+            axes[key] = value  # a single value on the command line pins that axis
+    return axes
+
+
+def sweep_key(base: Config, hydra_cfg: DictConfig) -> str:
+    """Identity of a sweep command: the base config (tracking excluded), the sweeper and its
+    axes. The same command run again has the same key, so it resumes the same parent."""
+    axes = {k: v for k, v in sweep_axes(hydra_cfg).items() if not k.startswith("tracking.")}
+    identity = {"base": config_hash(base), "sweeper": str(hydra_cfg.sweeper.get("_target_")),
+                "axes": axes, "n_trials": hydra_cfg.sweeper.get("n_trials")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def sweep_name(axes: dict[str, str]) -> str:
+    """The parent run's name, e.g. 'sweep hidden_size=8,16,32 lr=0.01,0.05,0.1 ...'."""
+    return ("sweep " + " ".join(f"{k.split('.')[-1]}={v}" for k, v in axes.items()))[:240]

@@ -1,0 +1,114 @@
+"""A sweep's progress: each job appends one JSON line to ``progress.jsonl`` in the sweep
+folder; the launching process reads it back for the progress line and the final summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+PROGRESS_FILE = "progress.jsonl"
+
+
+def append_progress(path: Path, status: str, overrides: list[str], run_id: str | None,
+                    error: str | None = None) -> None:
+    """Record a job's outcome: done, diverged, skipped (answered by an earlier run) or failed."""
+    line = json.dumps({"status": status, "overrides": list(overrides), "run_id": run_id,
+                       "error": error}) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:  # one write of a short line with O_APPEND: atomic between worker processes
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+class Summary:
+    """The progress records of a sweep of ``total`` jobs."""
+
+    def __init__(self, records: list[dict], total: int):
+        self.records, self.total = records, total
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r["status"] == status)
+
+    def jobs_with(self, status: str) -> list[list[str]]:
+        return [r["overrides"] for r in self.records if r["status"] == status]
+
+    def line(self, elapsed: float) -> str:
+        done = len(self.records)
+        eta = "?"
+        ran = done - self.count("skipped")
+        if 0 < ran and done < self.total:
+            eta = _clock(elapsed / ran * (self.total - done))
+        elif done >= self.total:
+            eta = "0:00"
+        return (f"[sweep] {done}/{self.total or '?'} done, {self.count('skipped')} skipped, "
+                f"{self.count('diverged')} diverged, {self.count('failed')} failed, "
+                f"elapsed {_clock(elapsed)}, ETA {eta}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """A background thread that redraws one progress line from the jobs' progress file:
+    in place on a terminal, a line every 10 s or so to a file or pipe."""
+
+    def __init__(self, path: Path, total: int, interval: float = 1.0):
+        self.path, self.total, self.interval = path, total, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.started = time.monotonic()
+        self._tty = sys.stderr.isatty()
+        self.shown = -1  # jobs counted in the last line logged to a file or pipe
+
+    def read(self) -> Summary:
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        return Summary([json.loads(line) for line in lines if line.strip()], self.total)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> Summary:
+        """Stop redrawing; the final summary, its line printed unless just logged."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self._tty:
+            sys.stderr.write("\n")
+        summary = self.read()
+        if self.shown != len(summary.records):
+            print(summary.line(time.monotonic() - self.started), file=sys.stderr)
+            self.shown = len(summary.records)
+        return summary
+
+    def _loop(self, log_every: float = 10.0) -> None:
+        last_logged = -log_every
+        while not self._stop.wait(self.interval):
+            summary = self.read()
+            now = time.monotonic()
+            line = summary.line(now - self.started)
+            if self._tty:  # redraw in place
+                sys.stderr.write("\r" + line)
+                sys.stderr.flush()
+            elif len(summary.records) != self.shown and now - last_logged >= log_every:
+                print(line, file=sys.stderr, flush=True)  # logs and pipes: a line now and then
+                self.shown, last_logged = len(summary.records), now
+
+
+def crash_message(summary: Summary) -> str:
+    """'3 of 8 jobs crashed: <reason>: [job] [job]; <reason>: [job]', jobs grouped by reason."""
+    by_reason: dict[str, list[str]] = {}
+    for record in summary.records:
+        if record["status"] == "failed":
+            job = "[" + " ".join(record["overrides"]) + "]"
+            by_reason.setdefault(record.get("error") or "unknown error", []).append(job)
+    return (f"{sum(map(len, by_reason.values()))} of {summary.total} jobs crashed: "
+            + "; ".join(f"{reason}: {' '.join(jobs)}" for reason, jobs in by_reason.items()))

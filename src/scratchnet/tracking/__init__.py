@@ -1,0 +1,46 @@
+"""Everything MLflow, through ``MlflowClient`` with explicit run ids (no active-run state
+in the process: joblib reuses worker processes between jobs).
+
+- ``store``: check a tracking URI, open a store (created and migrated once, under a file
+  lock), the experiment, retries of sqlite's transient locks, one-line error text.
+- ``runs``: create, record and close runs; find runs by tag; the runs a sweep reused.
+- ``provenance``: where the code came from, and values made safe to record.
+"""
+
+from .provenance import dumps_overrides, provenance, redact, strip_credentials
+from .runs import (
+    TAG_CONFIG_HASH,
+    TAG_FAILURE,
+    TAG_OVERRIDES,
+    TAG_PARENT,
+    TAG_SWEEP_KEY,
+    end_run,
+    finished_run,
+    history_steps,
+    log_metrics,
+    log_params,
+    record_reused_runs,
+    reused_runs,
+    runs_with_tag,
+    set_tags,
+    start_run,
+)
+from .store import (
+    TrackingError,
+    check_uri,
+    describe_error,
+    experiment_id,
+    open_existing_store,
+    open_store,
+    sqlite_path,
+    with_retry,
+)
+
+__all__ = [
+    "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_SWEEP_KEY",
+    "TrackingError", "check_uri", "describe_error", "dumps_overrides", "end_run",
+    "experiment_id", "finished_run", "history_steps", "log_metrics", "log_params",
+    "open_existing_store", "open_store", "provenance", "record_reused_runs", "redact",
+    "reused_runs", "runs_with_tag", "set_tags", "sqlite_path", "start_run",
+    "strip_credentials", "with_retry",
+]

@@ -1,0 +1,58 @@
+"""The jobs of a grid sweep, as the sweep callback counts and checks them before fan-out,
+against the jobs Hydra's own basic sweeper launches (in-process here; a real multirun in
+test_sweep.py compares with every job's .hydra/overrides.yaml)."""
+
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+
+from conftest import CONF, compose_config
+from scratchnet.sweep.grid import job_grid, sweep_axes, sweep_key
+
+
+def multirun_hydra(overrides: list[str]):
+    """The hydra node of a multirun's config, as the sweep callback receives it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        return loader.load_configuration("config", overrides, RunMode.MULTIRUN).hydra
+
+
+def test_the_default_grid_is_54_jobs_in_hydras_order():
+    jobs = job_grid(multirun_hydra([]))
+    assert len(jobs) == 54
+    assert jobs[0] == ["model.hidden_size=8", "train.lr=0.01", "data.noise=0.03", "seed=1"]
+    assert jobs[1] == ["model.hidden_size=8", "train.lr=0.01", "data.noise=0.03", "seed=2"]
+    assert jobs[-1] == ["model.hidden_size=32", "train.lr=0.1", "data.noise=0.06", "seed=3"]
+    assert len({tuple(job) for job in jobs}) == 54
+
+
+def test_the_command_line_replaces_an_axis_pins_one_and_adds_keys():
+    hydra = multirun_hydra(["model.hidden_size=4,64", "data.noise=0.06", "seed=range(1,3)",
+                            "train.epochs=10"])
+    jobs = job_grid(hydra)
+    assert len(jobs) == 2 * 3 * 1 * 2
+    assert jobs[0] == ["model.hidden_size=4", "train.lr=0.01", "data.noise=0.06", "seed=1",
+                       "train.epochs=10"]
+    assert {job[0] for job in jobs} == {"model.hidden_size=4", "model.hidden_size=64"}
+    assert sweep_axes(hydra) == {"model.hidden_size": "4,64", "train.lr": "0.01,0.05,0.1",
+                                 "data.noise": "0.06", "seed": "range(1,3)"}
+
+
+def test_a_search_has_no_grid():
+    assert job_grid(multirun_hydra(["search=optuna"])) is None
+
+
+def test_the_sweep_key_is_the_command_not_where_it_is_recorded():
+    base = compose_config()
+    key = sweep_key(base, multirun_hydra(["seed=1,2"]))
+    assert key == sweep_key(base, multirun_hydra(["seed=1,2", "tracking.uri=sqlite:///x.db"]))
+    assert key != sweep_key(base, multirun_hydra(["seed=1,2,3"]))
+    assert key != sweep_key(compose_config(["train.epochs=10"]), multirun_hydra(["seed=1,2"]))
+
+
+def test_an_interval_is_no_grid_and_is_refused():
+    from hydra.errors import HydraException
+
+    with pytest.raises(HydraException):
+        job_grid(multirun_hydra(["train.lr=interval(0,1)"]))
