@@ -22,7 +22,7 @@ from hydra.core.config_store import ConfigStore
 from mlflow.entities import Metric
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 @dataclass
