@@ -1,13 +1,11 @@
 """Optimisers behind one method: ``step(theta, grad)`` updates the flat parameter vector
 ``theta`` in place from its gradient ``grad`` (both (n_params,) float64; grad is used as
 scratch space). Every update is elementwise, so one vector serves any network layout.
-``as_steps(theta, grad)`` is the same update as the training loop's (function, args) pairs."""
+A new optimiser is a class with that method, added to ``OPTIMIZERS``."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from .network import Step
 
 
 class SGD:
@@ -15,14 +13,9 @@ class SGD:
 
     def __init__(self, lr: float):
         self.lr = lr
-        self._lr = np.array(lr)  # 0-d: the same product as the float, converted once
-
-    def as_steps(self, theta: np.ndarray, grad: np.ndarray) -> list[Step]:
-        return [(np.multiply, (grad, self._lr, grad)), (np.subtract, (theta, grad, theta))]
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        for function, args in self.as_steps(theta, grad):
-            function(*args)
+        theta -= self.lr * grad
 
 
 class Adam:
@@ -34,9 +27,6 @@ class Adam:
         self.m: np.ndarray | None = None  # first moments, like theta
         self.v: np.ndarray | None = None  # second moments
         self.scratch: np.ndarray | None = None
-
-    def as_steps(self, theta: np.ndarray, grad: np.ndarray) -> list[Step]:
-        return [(self.step, (theta, grad))]  # its scalars change every step
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
         if self.m is None or self.v is None or self.scratch is None:

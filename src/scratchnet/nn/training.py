@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .data import Curve, make_curve
-from .network import Params, Workspace, init_params, layer_shapes, predict
+from .network import Network, Params, init_params, layer_shapes, predict
 from .optim import make_optimizer
 from .rrng import RRandom
 
@@ -57,26 +57,23 @@ def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
     """Full-batch training. x, y: (n, 1). The loss of each epoch is the MSE of that epoch's
     forward pass, before its update, as in the article; a non-finite loss stops training."""
     losses = np.empty(epochs)
-    # One BLAS thread: these matrices are far too small for threads to pay (the default run
-    # took 0.084 s with OpenBLAS's threads, 0.058 s without; the numbers are the same).
+    # One BLAS thread: these matrices are far too small for threads to pay. Overflow to inf
+    # and inf - inf are how divergence shows, and the loop stops on the loss they make.
     with threadpool_limits(limits=1), np.errstate(over="ignore", invalid="ignore"):
         return _fit_loop(params, x, y, optimizer, losses, activation)
 
 
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
               activation: str) -> FitResult:
-    net = Workspace(params, x, y, activation)  # buffers allocated once, updated in place
-    loss_of, isfinite = net.loss_of, math.isfinite
-    programs = net.programs(optimizer.as_steps(net.theta, net.grad))
-    for epoch, (forward, backward) in zip(range(len(losses)), programs):
-        for function, args in forward:
-            function(*args)
-        loss = loss_of()
-        if not isfinite(loss):
+    """Fills ``losses`` epoch by epoch, stopping early at a non-finite loss."""
+    net = Network(params, activation, len(x))  # a copy of params, updated in place
+    for epoch in range(len(losses)):
+        loss = net.forward(x, y)
+        if not math.isfinite(loss):
             return FitResult(losses[:epoch].copy(), net.copy_params(), epoch + 1, loss)
         losses[epoch] = loss
-        for function, args in backward:  # the gradients, then the optimiser's update
-            function(*args)
+        net.backward()
+        optimizer.step(net.theta, net.grad)
     return FitResult(losses, net.copy_params())
 
 
