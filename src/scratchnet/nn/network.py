@@ -1,8 +1,8 @@
 """A fully connected network: 1 input -> hidden layers -> 1 linear output, trained on the MSE.
 
 ``Network.forward`` (the loss) and ``Network.backward`` (its gradient) are the passes that
-train (``training.fit``); ``predict`` runs the same layers. As in scikit-learn's MLP they work in place on buffers allocated
-once: an epoch of the article's network is a few thousand flops, so its cost is the number
+train (``training.fit``); ``predict`` runs the same layers. As in scikit-learn's MLP they
+work in place on buffers allocated once: an epoch of the article's network is a few thousand flops, so its cost is the number
 of numpy calls, and a call that allocates nothing is cheaper.
 
 Parameters are the list ``[W1, b1, W2, b2, ...]``: W1 is (1, h), a hidden-to-hidden W is

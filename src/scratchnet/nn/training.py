@@ -77,7 +77,10 @@ def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: n
     return FitResult(losses, net.copy_params())
 
 
-def random_streams(seed: int, kind: str) -> tuple[Callable[[int], np.ndarray], Callable[[int], np.ndarray]]:
+Draw = Callable[[int], np.ndarray]  # k -> k standard normals
+
+
+def random_streams(seed: int, kind: str) -> tuple[Draw, Draw]:
     """Two functions k -> k standard normals: one for the data noise, one for the weights.
 
     ``r``: one R stream shared in the article's order (noise first, then weights), so

@@ -52,7 +52,9 @@ class Summary:
 
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
+    if minutes >= 60:
+        return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
 
 
 class Progress:

@@ -99,7 +99,8 @@ def finished_run(client: MlflowClient, exp_id: str, config_hash: str):
     """A FINISHED run (or one that diverged: a result too) with this config, else None."""
     for run in runs_with_tag(client, exp_id, TAG_CONFIG_HASH, config_hash,
                              statuses=("FINISHED", "FAILED")):
-        if run.info.status == "FINISHED" or run.data.tags.get(TAG_FAILURE, "").startswith("diverged"):
+        diverged = run.data.tags.get(TAG_FAILURE, "").startswith("diverged")
+        if run.info.status == "FINISHED" or diverged:
             return run
     return None
 
