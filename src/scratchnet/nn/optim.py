@@ -15,7 +15,8 @@ class SGD:
         self.lr = lr
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        theta -= self.lr * grad
+        grad *= self.lr  # in the scratch grad: no temporary array
+        theta -= grad
 
 
 class Adam:
