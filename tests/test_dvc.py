@@ -1,20 +1,19 @@
-"""The DVC pipeline, run by the real ``dvc`` on a temporary git copy of this checkout.
+"""The DVC pipeline.
 
-The copy's grid is shrunk to 2 hidden sizes x 2 seeds, run in one process
-(hydra.launcher.n_jobs=1), so a whole ``dvc repro`` takes seconds; the train stage keeps
-the default config and so reproduces the article's numbers. The tests after the fixture
-share one project and run in file order: repro, no-op, forced rerun, a param change, an
-experiment.
+Fast: the project files (.dvc/config, params.yaml as DVC composes it, each stage's deps and
+params against the code and config), and the train stage's command run in this process.
+Slow: the real ``dvc`` on a temporary git copy of this checkout, its grid shrunk to 2 hidden
+sizes x 2 seeds run in one process (hydra.launcher.n_jobs=1); the train stage keeps the
+default config and so reproduces the article's numbers. The tests after the ``project``
+fixture share one project and run in file order: repro, no-op, forced rerun, a param
+change, an experiment, queued experiments.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,66 +21,15 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import ROOT
+from conftest import ROOT, call_main, compose_config, dvc, git, git_copy, ok
+from scratchnet import stages
 from scratchnet.config import flatten
 from scratchnet.tracking import TAG_PARENT, TAG_SWEEP_KEY
 
 SRC = ROOT / "src" / "scratchnet"
-SMALL_GRID = {"model.hidden_size": "4,8", "train.lr": "0.05", "data.noise": "0.06",
-              "seed": "1,2"}
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 DETERMINISTIC_FILES = ["metrics/train.json", "metrics/sweep.json", "plots/train/loss.csv",
                        "plots/train/fit.csv", "reports/sweep_summary.csv"]
-
-
-# ---------------------------------------------------------------- helpers (also used by
-# test_bit_identity)
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_IDENTITY},
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def git_copy(dest: Path, grid: dict[str, str] | None = SMALL_GRID) -> Path:
-    """The tracked files of this checkout (working-tree contents) as a new, committed git
-    repository: a fresh clone, with uncommitted work included. ``grid`` replaces the
-    sweep grid in conf/config.yaml and runs its jobs in one process."""
-    files = git(ROOT, "ls-files", "-z").split("\0")
-    for name in filter(None, files):
-        if (ROOT / name).is_file():  # a tracked file deleted in the working tree is skipped
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    if grid is not None:
-        conf = dest / "conf" / "config.yaml"
-        composed = yaml.safe_load(conf.read_text())
-        composed["hydra"]["sweeper"]["params"] = grid
-        composed["hydra"].setdefault("launcher", {})["n_jobs"] = 1
-        conf.write_text(yaml.safe_dump(composed, sort_keys=False))
-    git(dest, "init", "-q")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "copy")
-    return dest
-
-
-def dvc(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The real dvc CLI of this interpreter, with no user or system DVC config, no
-    analytics, and this interpreter's ``python`` first on PATH for the stage commands."""
-    home = repo.parent / "dvc-home"
-    env = {**os.environ, **GIT_IDENTITY, "DVC_NO_ANALYTICS": "1", "PYTHONWARNINGS": "ignore",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_GLOBAL_CONFIG_DIR": str(home / "global"),
-           "DVC_SYSTEM_CONFIG_DIR": str(home / "system"),
-           "DVC_SITE_CACHE_DIR": str(home / "site")}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, check=False,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def ok(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 0, f"{done.args}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+ARTICLE = (0.423582, 0.034461)  # the default config's initial and final MSE, to 6 decimals
 
 
 def store(repo: Path) -> MlflowClient:
@@ -174,26 +122,80 @@ def dep_files(name: str) -> set[Path]:
 
 def test_stage_deps_are_exactly_the_code_each_stage_runs():
     assert dep_files("train") == scratchnet_imports("scratchnet.stages")
-    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess, which
-    # may run its jobs through the Dask launcher
+    # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess, whose
+    # grid sweeper Hydra loads, and which may run its jobs through the Dask launcher
     assert dep_files("sweep") == (scratchnet_imports("scratchnet.stages")
                                   | scratchnet_imports("scratchnet.train")
+                                  | scratchnet_imports("hydra_plugins.scratchnet_sweeper")
                                   | scratchnet_imports("hydra_plugins.scratchnet_dask_launcher"))
     assert SRC / "report" / "__init__.py" in dep_files("sweep")
     assert SRC / "report" / "__init__.py" not in dep_files("train")
 
 
-def test_stage_params_are_the_keys_that_change_the_numbers(tmp_path):
-    from conftest import compose_config
-    from scratchnet.stages import grid_axes
-
+def test_stage_params_are_the_keys_that_change_the_numbers():
     keys = {k for k in flatten(compose_config()) if not k.startswith("tracking.")}
     assert set(stage("train")["params"]) == keys
-    axes = grid_axes(ROOT / "conf")
+    axes = stages.grid_axes(ROOT / "conf")
     assert axes == {"model.hidden_size", "train.lr", "data.noise", "seed"}
     plain = {p for p in stage("sweep")["params"] if isinstance(p, str)}
     assert plain == keys - axes
-    assert {"conf/config.yaml": ["hydra.sweeper.params"]} in stage("sweep")["params"]
+    assert {"conf/search/grid.yaml": ["hydra.sweeper.params"]} in stage("sweep")["params"]
+
+
+# ---------------------------------------------------------------- the train stage's command
+
+
+def train_stage(cwd: Path, monkeypatch, capsys):
+    """dvc.yaml's train command, ``python -m scratchnet.stages train ...``, in this process."""
+    monkeypatch.chdir(cwd)
+    return call_main(stages.main, ["train", "--params", "params.yaml", "--metrics",
+                                   "metrics/train.json", "--plots", "plots/train"],
+                     capsys=capsys)
+
+
+def test_the_train_stage_writes_the_article_run_and_records_it_in_the_projects_store(
+        tmp_path, new_store, monkeypatch, capsys):
+    """As in a queued experiment: the stage runs in a copy of the project (cwd) with the
+    committed params.yaml, and records into the store of the project at $DVC_ROOT."""
+    project, copy = tmp_path / "project", tmp_path / "copy"
+    new_store(project)
+    copy.mkdir()
+    shutil.copyfile(ROOT / "params.yaml", copy / "params.yaml")  # tracking.uri=sqlite:///mlflow.db
+    monkeypatch.setenv("DVC_ROOT", str(project))
+    done = train_stage(copy, monkeypatch, capsys)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((copy / "metrics" / "train.json").read_text())
+    assert set(metrics) == {"initial_mse", "final_mse", "true_mse"}
+    assert (round(metrics["initial_mse"], 6), round(metrics["final_mse"], 6)) == ARTICLE
+    assert not (copy / "mlflow.db").exists()
+    (run,) = single_runs(project)  # the same numbers are in MLflow, in the project's store
+    assert run.info.run_id in done.stdout
+    assert {k: run.data.metrics[k] for k in metrics} == metrics
+    assert run.data.params["model.hidden_size"] == "16"
+    loss = (copy / "plots" / "train" / "loss.csv").read_text().splitlines()
+    assert loss[0] == "epoch,loss" and len(loss) == 3001
+    assert loss[-1] == f"3000,{metrics['final_mse']!r}"  # %.17g: the exact float
+    fit = (copy / "plots" / "train" / "fit.csv").read_text().splitlines()
+    assert fit[0] == "t,observed,truth,fit" and len(fit) == 61
+
+
+def test_a_train_stage_that_cannot_run_is_one_line(tmp_path, new_store, monkeypatch, capsys):
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    missing = train_stage(tmp_path, monkeypatch, capsys)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr == ("error: params.yaml: no such params file (dvc exp run composes "
+                              "it from conf/)\n")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"]["lr"] = 50.0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    new_store(tmp_path)  # params.yaml's tracking.uri, sqlite:///mlflow.db
+    diverged = train_stage(tmp_path, monkeypatch, capsys)
+    assert diverged.returncode == 1
+    assert diverged.stderr.startswith("error: training diverged at epoch ")
+    assert len(diverged.stderr.splitlines()) == 1
+    assert not (tmp_path / "metrics").exists()  # DVC records nothing of a failed stage
+    (run,) = single_runs(tmp_path)
+    assert run.info.status == "FAILED"
 
 
 # ---------------------------------------------------------------- dvc on a fresh clone
@@ -201,6 +203,7 @@ def test_stage_params_are_the_keys_that_change_the_numbers(tmp_path):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
+    """A git copy of this checkout after its first ``dvc repro``."""
     repo = git_copy(tmp_path_factory.mktemp("dvc") / "repo")
     started = time.monotonic()
     first = dvc(repo, "repro")
@@ -208,13 +211,13 @@ def project(tmp_path_factory):
     return repo, first, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
     repo, first, _ = project
     assert "Running stage 'train'" in first.stdout and "Running stage 'sweep'" in first.stdout
     metrics = json.loads((repo / "metrics" / "train.json").read_text())
     assert set(metrics) == {"initial_mse", "final_mse", "true_mse"}
-    article = (0.423582, 0.034461)  # the default config: the article's numbers
-    assert (round(metrics["initial_mse"], 6), round(metrics["final_mse"], 6)) == article
+    assert (round(metrics["initial_mse"], 6), round(metrics["final_mse"], 6)) == ARTICLE
     run = single_runs(repo)[0]  # the same numbers are in MLflow
     assert {k: run.data.metrics[k] for k in metrics} == metrics
     sweep = json.loads((repo / "metrics" / "sweep.json").read_text())
@@ -227,6 +230,7 @@ def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
         p.name for p in (repo / "reports").iterdir()}
 
 
+@pytest.mark.slow
 def test_runs_record_the_clean_commit_they_ran(project):
     repo, _, _ = project
     tags = single_runs(repo)[-1].data.tags  # the first run, before any workspace change
@@ -234,6 +238,7 @@ def test_runs_record_the_clean_commit_they_ran(project):
     assert tags["scratchnet.git_dirty"] == "false"
 
 
+@pytest.mark.slow
 def test_second_repro_does_nothing(project):
     repo, _, _ = project
     before = run_count(repo)
@@ -244,6 +249,7 @@ def test_second_repro_does_nothing(project):
     assert run_count(repo) == before
 
 
+@pytest.mark.slow
 def test_forced_repro_rewrites_metrics_byte_for_byte(project):
     repo, _, _ = project
     before = {name: (repo / name).read_bytes() for name in DETERMINISTIC_FILES}
@@ -255,6 +261,7 @@ def test_forced_repro_rewrites_metrics_byte_for_byte(project):
         assert (repo / name).read_bytes() == content, name
 
 
+@pytest.mark.slow
 def test_metrics_show_and_plots_show(project):
     repo, _, _ = project
     shown = json.loads(ok(dvc(repo, "metrics", "show", "--json")))[""]["data"]
@@ -275,6 +282,7 @@ def set_param(repo: Path, dotted: str, value) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+@pytest.mark.slow
 def test_a_param_change_reruns_only_the_stages_using_it(project):
     repo, _, _ = project
     set_param(repo, "model.hidden_size", 8)  # swept by the grid: only train uses it
@@ -303,6 +311,7 @@ def experiments(repo: Path) -> list[tuple[dict, dict]]:
             and "metrics/train.json" in row["data"]["metrics"]]
 
 
+@pytest.mark.slow
 def test_exp_run_set_param_is_listed_by_exp_show(project):
     repo, _, _ = project
     ran = ok(dvc(repo, "exp", "run", "-S", "model.hidden_size=32"))

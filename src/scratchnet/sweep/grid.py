@@ -14,20 +14,29 @@ from ..config import Config, config_hash
 SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "tag(", "glob(")
 
 
-def job_grid(hydra_cfg: DictConfig) -> list[list[str]] | None:
-    """The override list of every job a grid (``hydra/sweeper=basic``) multirun will
-    launch, in its order, or None when another sweeper (Optuna) chooses jobs as it goes.
+GRID_SWEEPERS = ("grid", "basic")  # hydra/sweeper choices that sweep a grid
+# The sweeper a grid sweep's key names: the one grid sweeps were first keyed with (Hydra's
+# basic sweeper), so that a sweep recorded then resumes under the same parent now.
+GRID_IDENTITY = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
-    As Hydra's basic sweeper expands them: ``hydra.sweeper.params``, then the command line,
-    a later value of a key replacing an earlier one, and the product of every key's values."""
-    if hydra_cfg.runtime.choices.get("hydra/sweeper") != "basic":
+
+def job_grid(hydra_cfg: DictConfig) -> list[list[str]] | None:
+    """The override list of every job a grid multirun will launch, in its order, or None
+    when another sweeper (Optuna) chooses jobs as it goes."""
+    if hydra_cfg.runtime.choices.get("hydra/sweeper") not in GRID_SWEEPERS:
         return None
+    return expand(hydra_cfg.sweeper.params or {}, list(hydra_cfg.overrides.task))
+
+
+def expand(params: dict[str, str], arguments: list[str]) -> list[list[str]]:
+    """The jobs of a grid as Hydra's basic sweeper makes them: ``params`` (key -> values),
+    then the command line's ``arguments``, a later value of a key replacing an earlier one,
+    and the product of every key's values, the first key varying slowest."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    arguments = [f"{k}={v}" for k, v in (hydra_cfg.sweeper.params or {}).items()]
-    arguments += list(hydra_cfg.overrides.task)
+    lines = [f"{key}={values}" for key, values in params.items()] + list(arguments)
     values: dict[str, list[str]] = {}  # key -> its 'key=value' overrides
-    for override in OverridesParser.create().parse_overrides(arguments):
+    for override in OverridesParser.create().parse_overrides(lines):
         key = override.get_key_element()
         if override.is_sweep_override():
             values[key] = [f"{key}={v}" for v in override.sweep_string_iterator()]
@@ -51,8 +60,10 @@ def sweep_key(base: Config, hydra_cfg: DictConfig) -> str:
     """Identity of a sweep command: the base config (tracking excluded), the sweeper and its
     axes. The same command run again has the same key, so it resumes the same parent."""
     axes = {k: v for k, v in sweep_axes(hydra_cfg).items() if not k.startswith("tracking.")}
-    identity = {"base": config_hash(base), "sweeper": str(hydra_cfg.sweeper.get("_target_")),
-                "axes": axes, "n_trials": hydra_cfg.sweeper.get("n_trials")}
+    grid = hydra_cfg.runtime.choices.get("hydra/sweeper") in GRID_SWEEPERS
+    sweeper = GRID_IDENTITY if grid else str(hydra_cfg.sweeper.get("_target_"))
+    identity = {"base": config_hash(base), "sweeper": sweeper, "axes": axes,
+                "n_trials": hydra_cfg.sweeper.get("n_trials")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 

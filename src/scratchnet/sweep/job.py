@@ -11,6 +11,7 @@ the job runs in the worker itself, and a job that kills it is Dask's to retry or
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import multiprocessing
@@ -76,6 +77,10 @@ class JobProcess:
     worker's heap every time). A job that kills it fails alone; the next job gets a new one."""
 
     def __init__(self) -> None:
+        # Python's documented recipe before a fork: the worker's objects so far are left out
+        # of the child's garbage collections, which would otherwise walk (and so copy, page by
+        # page) the whole inherited heap, MLflow's and Hydra's modules included.
+        gc.freeze()
         context = multiprocessing.get_context("fork")
         self.connection, child_end = context.Pipe()
         # daemonic: ended with the worker, which would otherwise wait for it at exit
