@@ -1,15 +1,23 @@
 """Shared helpers: configs composed from conf/ with Hydra's compose API (as the app does),
-shrunk for speed, and pointed at a fresh MLflow store under the test's tmp_path."""
+shrunk for speed, and pointed at a fresh MLflow store under the test's tmp_path; the entry
+points called in this process as ``python -m`` would run them; a recorded sweep built in
+this process; subprocess helpers (the CLI, sweeps, an MLflow server, DVC) for the slow
+suite and the one CLI smoke test."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,11 +38,142 @@ def store_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> str:
-    """URI of an MLflow store that does not exist yet."""
-    return store_uri(tmp_path)
+@pytest.fixture(scope="session")
+def new_store(tmp_path_factory) -> Callable[[Path], str]:
+    """``new_store(folder)``: the URI of a new, empty MLflow store in ``folder``, for tests
+    that record into a store rather than test its creation. MLflow creates and migrates a
+    sqlite store in over a second; it does so once here, and each new store is a copy of
+    that database file (a real, fully migrated MLflow store, as open_store leaves it)."""
+    from scratchnet import tracking
 
+    template = tmp_path_factory.mktemp("empty-store")
+    launched_in = os.getcwd()
+    os.chdir(template)  # MLflow's Default experiment points at ./mlruns of the creator
+    try:
+        tracking.open_store(store_uri(template))
+    finally:
+        os.chdir(launched_in)
+
+    def make(folder: Path) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        assert not (folder / "mlflow.db").exists(), folder
+        shutil.copyfile(template / "mlflow.db", folder / "mlflow.db")
+        return store_uri(folder)
+
+    return make
+
+
+@dataclass
+class Exited:
+    """What a command left behind, from a subprocess or from ``main`` in this process."""
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail the test if the block is still running after ``seconds``: an entry point
+    called in this process that trains (or waits) where it should stop at once fails
+    instead of hanging the suite. SIGALRM interrupts numpy's training loop between epochs;
+    pytest's Failed is a BaseException, so no ``except Exception`` swallows it."""
+    def expire(signum, frame):
+        pytest.fail(f"still running after {seconds} s: it trained or hung")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call_main(main: Callable[..., None], *args, capsys, seconds: float = 120) -> Exited:
+    """An entry point's ``main`` in this process, ending as ``python -m`` would: exit code,
+    stdout, stderr, with ``sys.exit("error: ...")`` printed to stderr and exit status 1.
+    The environment (entry points set MLflow's and Hydra's variables) is restored after."""
+    capsys.readouterr()  # what came before is not this command's output
+    environment = dict(os.environ)
+    try:
+        with deadline(seconds):
+            main(*args)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    out, err = capsys.readouterr()
+    if isinstance(code, str):
+        err, code = err + code + "\n", 1
+    return Exited(0 if code is None else code, out, err)
+
+
+def run_train(args: list[str], cwd: Path, monkeypatch, capsys, seconds: float = 120) -> Exited:
+    """``python -m scratchnet.train ARGS`` (the Hydra app) in this process, in ``cwd``."""
+    from scratchnet.train import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["scratchnet-train", *args])
+    return call_main(main, capsys=capsys, seconds=seconds)
+
+
+def one_error_line(result: Exited | subprocess.CompletedProcess, *names: str) -> str:
+    """The single stderr line of a failed command, which names every one of ``names``;
+    nothing was trained."""
+    assert result.returncode not in (0, None), result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for name in names:
+        assert name in line, (name, line)
+    assert "Initial MSE" not in result.stdout  # no training happened
+    return line
+
+
+# ---------------------------------------------------------------- a sweep built in-process
+
+@dataclass
+class Sweep:
+    uri: str
+    client: object  # MlflowClient
+    exp_id: str
+    parent_id: str
+    children: list  # the children's mlflow Run records, read back from the store
+
+
+def recorded_sweep(uri: str, axes: dict[str, list], fixed: list[str] = (),
+                   name: str = "sweep") -> Sweep:
+    """The records of a grid sweep without a launcher: a parent run as the sweep callback
+    makes it, and one real recorded run (scratchnet.run.run) per point of the grid under
+    it, in this process. The children come back as MLflow read them from the store."""
+    from mlflow import MlflowClient
+
+    from scratchnet import tracking
+    from scratchnet.run import run
+
+    points = [[f"{key}={value}" for key, value in zip(axes, values)]
+              for values in itertools.product(*axes.values())]
+    client = tracking.open_store(uri)
+    exp_id = tracking.experiment_id(client, "scratchnet", uri)
+    parent = tracking.start_run(client, exp_id, name, {tracking.TAG_SWEEP_KEY: name},
+                                {"sweep.size": len(points)})
+    for point in points:
+        overrides = [*point, *fixed]
+        run(compose_config([*overrides, f"tracking.uri={uri}"]), parent_run_id=parent,
+            overrides=overrides)
+    tracking.end_run(client, parent, "FINISHED")
+    reader = MlflowClient(uri)
+    children = reader.search_runs([exp_id], f"tags.`{tracking.TAG_PARENT}` = '{parent}'",
+                                  max_results=1000)
+    assert len(children) == len(points)
+    return Sweep(uri, reader, exp_id, parent, children)
+
+
+# ---------------------------------------------------------------- subprocesses
 
 def run_cli(args: list[str], cwd: Path, module: str = "scratchnet.train", timeout: float = 600,
             **kwargs) -> subprocess.CompletedProcess:
@@ -98,3 +237,61 @@ class TrackingServer:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         os.killpg(self.process.pid, sig)
         self.process.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- DVC on a copy of this checkout
+
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+SMALL_GRID = {"model.hidden_size": "4,8", "train.lr": "0.05", "data.noise": "0.06",
+              "seed": "1,2"}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_IDENTITY},
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def git_copy(dest: Path, grid: dict[str, str] | None = SMALL_GRID) -> Path:
+    """The tracked files of this checkout (working-tree contents) as a new, committed git
+    repository: a fresh clone, with uncommitted work included. ``grid`` replaces the
+    sweep grid in conf/search/grid.yaml, and conf/config.yaml runs its jobs in one process."""
+    import yaml
+
+    files = git(ROOT, "ls-files", "-z").split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():  # a tracked file deleted in the working tree is skipped
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    if grid is not None:
+        search = dest / "conf" / "search" / "grid.yaml"
+        composed = yaml.safe_load(search.read_text())
+        composed["hydra"]["sweeper"]["params"] = grid
+        search.write_text("# @package _global_\n" + yaml.safe_dump(composed, sort_keys=False))
+        conf = dest / "conf" / "config.yaml"
+        composed = yaml.safe_load(conf.read_text())
+        composed["hydra"].setdefault("launcher", {})["n_jobs"] = 1
+        conf.write_text(yaml.safe_dump(composed, sort_keys=False))
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "copy")
+    return dest
+
+
+def dvc(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real dvc CLI of this interpreter, with no user or system DVC config, no
+    analytics, and this interpreter's ``python`` first on PATH for the stage commands."""
+    home = repo.parent / "dvc-home"
+    env = {**os.environ, **GIT_IDENTITY, "DVC_NO_ANALYTICS": "1", "PYTHONWARNINGS": "ignore",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DVC_GLOBAL_CONFIG_DIR": str(home / "global"),
+           "DVC_SYSTEM_CONFIG_DIR": str(home / "system"),
+           "DVC_SITE_CACHE_DIR": str(home / "site")}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, check=False,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ok(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, f"{done.args}\n{done.stdout}\n{done.stderr}"
+    return done.stdout

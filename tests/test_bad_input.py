@@ -1,7 +1,9 @@
 """A tracking store that cannot work, and report requests for things that are not there:
-each ends the real CLI with one line on stderr naming the key or file, a non-zero exit,
+each ends the command with one line on stderr naming the key or file, a non-zero exit,
 no traceback, nothing written to the store, and (for servers) no wait of more than a
-few seconds and no training first. Bad config values are covered by test_config.py."""
+few seconds and no training first. The entry points' main functions run in this process,
+as `python -m` runs them (a subprocess only where the command must run as another user).
+Bad config values are covered by test_config.py."""
 
 from __future__ import annotations
 
@@ -20,26 +22,22 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_config, run_cli, store_uri
+from conftest import (
+    Exited,
+    call_main,
+    compose_config,
+    free_port,
+    one_error_line,
+    run_cli,
+    run_train,
+    store_uri,
+)
+from scratchnet.report.__main__ import main as report_main
 from scratchnet.run import run
 
 # So many epochs that training first would blow the time bound: the check must come first.
 HUGE = ["train.epochs=5000000", "model.hidden_size=64"]
 SERVER_SECONDS = 15  # generous: the health check's own timeout is 3 s, Python start-up ~3 s
-
-
-def one_error_line(result: subprocess.CompletedProcess, *names: str) -> str:
-    """The single stderr line of a failed command; it names every one of ``names``."""
-    assert result.returncode not in (0, None), result.stdout
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    line = lines[0]
-    assert line.startswith("error: "), line
-    for name in names:
-        assert name in line, (name, line)
-    assert "Initial MSE" not in result.stdout  # no training happened
-    return line
 
 
 def listing(folder: Path) -> dict[str, bytes | None]:
@@ -55,12 +53,6 @@ def dirs(tmp_path):
     cwd.mkdir()
     folder.mkdir()
     return cwd, folder
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -93,50 +85,53 @@ def silent_server():
         listener.close()
 
 
-def timed_cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+@pytest.fixture
+def cli(dirs, monkeypatch, capsys):
+    """``cli(args)``: ``python -m scratchnet.train ARGS`` in the cwd folder, in this process,
+    failed if it runs for more than 60 s (it trained or hung on the server)."""
+    cwd, _ = dirs
+    return lambda args: run_train(args, cwd, monkeypatch, capsys, seconds=60)
+
+
+def timed(cli, args: list[str]) -> tuple[Exited, float]:
     start = time.monotonic()
-    try:
-        result = run_cli(args, cwd, timeout=60)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{args} still running after 60 s: it trained or hung on the server")
+    result = cli(args)
     return result, time.monotonic() - start
 
 
 # --- tracking.uri: scheme and servers ---------------------------------------------------------
 
-def test_unknown_scheme(dirs):
+def test_unknown_scheme(dirs, cli):
     cwd, folder = dirs
-    result = run_cli(["tracking.uri=foo://x", *HUGE], cwd, timeout=60)
+    result = cli(["tracking.uri=foo://x", *HUGE])
     one_error_line(result, "tracking.uri", "foo://x")
     assert listing(folder) == {}
     assert not (cwd / "mlruns").exists() and not (cwd / "mlflow.db").exists()
 
 
-def test_no_server_on_the_port_fails_fast_before_training(dirs):
+def test_no_server_on_the_port_fails_fast_before_training(dirs, cli):
     cwd, _ = dirs
     uri = f"http://127.0.0.1:{free_port()}"
-    result, seconds = timed_cli([f"tracking.uri={uri}", *HUGE], cwd)
+    result, seconds = timed(cli, [f"tracking.uri={uri}", *HUGE])
     one_error_line(result, "tracking.uri", uri)
     assert seconds < SERVER_SECONDS
     assert not (cwd / "mlruns").exists() and not (cwd / "mlflow.db").exists()
 
 
-def test_port_that_never_answers_http_fails_fast_before_training(dirs):
+def test_port_that_never_answers_http_fails_fast_before_training(dirs, cli):
     cwd, _ = dirs
     with silent_server() as (port, accepted):
         uri = f"http://127.0.0.1:{port}"
-        result, seconds = timed_cli([f"tracking.uri={uri}", *HUGE], cwd)
+        result, seconds = timed(cli, [f"tracking.uri={uri}", *HUGE])
         assert accepted, "the CLI never connected to the silent port"
     one_error_line(result, "tracking.uri", uri)
     assert seconds < SERVER_SECONDS
     assert not (cwd / "mlruns").exists() and not (cwd / "mlflow.db").exists()
 
 
-def test_server_error_message_does_not_echo_credentials(dirs):
-    cwd, _ = dirs
+def test_server_error_message_does_not_echo_credentials(cli):
     port = free_port()
-    result = run_cli([f"tracking.uri=http://alice:s3cr3t@127.0.0.1:{port}", *HUGE], cwd,
-                     timeout=60)
+    result = cli([f"tracking.uri=http://alice:s3cr3t@127.0.0.1:{port}", *HUGE])
     line = one_error_line(result, "tracking.uri", f"127.0.0.1:{port}")
     assert "s3cr3t" not in line and "alice" not in line
     assert "refused" in line.lower()  # the credentials did not break the address either
@@ -144,28 +139,28 @@ def test_server_error_message_does_not_echo_credentials(dirs):
 
 # --- tracking.uri: sqlite files ---------------------------------------------------------------
 
-def test_sqlite_in_missing_directory(dirs):
-    cwd, folder = dirs
+def test_sqlite_in_missing_directory(dirs, cli):
+    _, folder = dirs
     missing = folder / "no" / "such" / "dir"
-    result = run_cli([f"tracking.uri={store_uri(missing)}", *HUGE], cwd, timeout=60)
+    result = cli([f"tracking.uri={store_uri(missing)}", *HUGE])
     one_error_line(result, "tracking.uri", str(missing))
     assert listing(folder) == {}
 
 
-def test_file_that_is_not_sqlite_is_named_and_untouched(dirs):
-    cwd, folder = dirs
+def test_file_that_is_not_sqlite_is_named_and_untouched(dirs, cli):
+    _, folder = dirs
     notadb = folder / "notadb.db"
     notadb.write_text("these are my lab notes, not a database\n")
     before = listing(folder)
-    result = run_cli([f"tracking.uri=sqlite:///{notadb}", *HUGE], cwd, timeout=60)
+    result = cli([f"tracking.uri=sqlite:///{notadb}", *HUGE])
     one_error_line(result, "tracking.uri", str(notadb))
     assert listing(folder) == before
 
 
-def test_directory_where_the_database_file_should_be(dirs):
-    cwd, folder = dirs
+def test_directory_where_the_database_file_should_be(dirs, cli):
+    _, folder = dirs
     (folder / "mlflow.db").mkdir()
-    result = run_cli([f"tracking.uri={store_uri(folder)}", *HUGE], cwd, timeout=60)
+    result = cli([f"tracking.uri={store_uri(folder)}", *HUGE])
     one_error_line(result, "tracking.uri", str(folder / "mlflow.db"))
     assert listing(folder) == {"mlflow.db": None}
 
@@ -219,9 +214,10 @@ class ReadOnly:
         probe.unlink()
         return True
 
-    def run_cli(self, args: list[str]) -> subprocess.CompletedProcess:
+    def run_cli(self, args: list[str], monkeypatch, capsys) -> Exited | subprocess.CompletedProcess:
+        """The train command in the cwd folder: in this process, or run by user 65534."""
         if self.how != "setpriv":
-            return run_cli(args, self.cwd, timeout=60)
+            return run_train(args, self.cwd, monkeypatch, capsys, seconds=60)
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "HOME": str(self.cwd),
                "MPLCONFIGDIR": str(self.cwd / ".mpl")}
         return subprocess.run(["setpriv", *NOBODY, sys.executable, "-m", "scratchnet.train",
@@ -287,15 +283,17 @@ def readonly():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_sqlite_in_read_only_directory(readonly):
+def test_sqlite_in_read_only_directory(readonly, monkeypatch, capsys):
     readonly.seal()
     assert not readonly.writable(), f"{readonly.how} did not make {readonly.dir} read-only"
-    result = readonly.run_cli([f"tracking.uri={store_uri(readonly.dir)}", *HUGE])
+    result = readonly.run_cli([f"tracking.uri={store_uri(readonly.dir)}", *HUGE], monkeypatch,
+                              capsys)
     one_error_line(result, "tracking.uri", str(readonly.dir))
     assert listing(readonly.dir) == {}
 
 
-def test_existing_store_on_read_only_location_is_named_and_untouched(readonly):
+def test_existing_store_on_read_only_location_is_named_and_untouched(readonly, monkeypatch,
+                                                                    capsys):
     database = readonly.dir / "mlflow.db"
     with contextlib.closing(sqlite3.connect(database)) as connection:
         connection.execute("create table notes (line text)")
@@ -304,7 +302,7 @@ def test_existing_store_on_read_only_location_is_named_and_untouched(readonly):
     readonly.seal()
     assert not readonly.writable(), f"{readonly.how} did not make {readonly.dir} read-only"
     before = listing(readonly.dir)
-    result = readonly.run_cli([f"tracking.uri=sqlite:///{database}", *HUGE])
+    result = readonly.run_cli([f"tracking.uri=sqlite:///{database}", *HUGE], monkeypatch, capsys)
     one_error_line(result, "tracking.uri", str(database))
     assert listing(readonly.dir) == before
 
@@ -312,49 +310,75 @@ def test_existing_store_on_read_only_location_is_named_and_untouched(readonly):
 # --- scratchnet.report ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def recorded_store(tmp_path_factory):
+def recorded_store(tmp_path_factory, new_store):
     """A real store holding experiment 'scratchnet' with one (non-sweep) run."""
     folder = tmp_path_factory.mktemp("report-store")
-    uri = store_uri(folder)
+    uri = new_store(folder)
     outcome = run(compose_config([f"tracking.uri={uri}", "train.epochs=5"]))
     return folder, uri, outcome.run_id
 
 
-def report(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return run_cli([*args, "--out", str(cwd / "reports")], cwd, module="scratchnet.report",
-                   timeout=60)
+@pytest.fixture
+def report(tmp_path, monkeypatch, capsys):
+    """``report(args)``: ``python -m scratchnet.report ARGS --out reports`` in this process,
+    in tmp_path."""
+    def command(args: list[str]) -> Exited:
+        monkeypatch.chdir(tmp_path)
+        return call_main(report_main, [*args, "--out", str(tmp_path / "reports")],
+                         capsys=capsys, seconds=60)
+
+    return command
 
 
-def test_report_unknown_experiment(recorded_store, tmp_path):
+def test_report_unknown_experiment(recorded_store, report, tmp_path):
     folder, uri, _ = recorded_store
     before = listing(folder)
-    result = report(["--tracking-uri", uri, "--experiment", "no-such-experiment"], tmp_path)
+    result = report(["--tracking-uri", uri, "--experiment", "no-such-experiment"])
     one_error_line(result, "--experiment", "no-such-experiment")
     assert listing(folder) == before
     assert not (tmp_path / "reports").exists()
 
 
-def test_report_unknown_parent_run(recorded_store, tmp_path):
+def test_report_unknown_parent_run(recorded_store, report, tmp_path):
     folder, uri, _ = recorded_store
     before = listing(folder)
     missing = uuid.uuid4().hex
-    result = report(["--tracking-uri", uri, "--parent-run-id", missing], tmp_path)
+    result = report(["--tracking-uri", uri, "--parent-run-id", missing])
     one_error_line(result, "--parent-run-id", missing)
     assert listing(folder) == before
     assert not (tmp_path / "reports").exists()
 
 
-def test_report_experiment_without_sweeps(recorded_store, tmp_path):
+def test_report_experiment_without_sweeps(recorded_store, report, tmp_path):
     folder, uri, _ = recorded_store
     before = listing(folder)
-    result = report(["--tracking-uri", uri], tmp_path)
+    result = report(["--tracking-uri", uri])
     one_error_line(result, "no sweep")
     assert listing(folder) == before
 
 
-def test_report_missing_store_is_not_created(tmp_path):
+def test_report_missing_store_is_not_created(report, tmp_path):
     database = tmp_path / "nothing-here.db"
-    result = report(["--tracking-uri", f"sqlite:///{database}"], tmp_path)
+    result = report(["--tracking-uri", f"sqlite:///{database}"])
     one_error_line(result, str(database))
     assert not database.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --- the same, from a real process ------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module,args,code,names", [
+    ("scratchnet.train", ["model.hidden_size=0"], 1, ["model.hidden_size: must be >= 1, got 0"]),
+    ("scratchnet.train", ["tracking.uri=foo://x", *HUGE], 1, ["tracking.uri", "foo://x"]),
+    ("scratchnet.train", ["train.lr=5", "train.epochs=200"], 1, ["training diverged at epoch"]),
+    ("scratchnet.report", ["--tracking-uri", "sqlite:///none.db"], 1, ["none.db"]),
+    ("scratchnet.reproduce", ["0123", "--tracking-uri", "sqlite:///none.db"], 2, ["none.db"]),
+], ids=["bad-value", "bad-uri", "diverged", "report", "reproduce"])
+def test_a_real_process_ends_with_the_one_line_and_its_exit_status(tmp_path, module, args,
+                                                                    code, names):
+    """What the tests above see in this process (sys.exit's message; exit status 2 with
+    the message printed) is what a user's shell sees: one line on stderr, the status."""
+    result = run_cli(args, tmp_path, module=module, timeout=60)
+    one_error_line(result, *names)
+    assert result.returncode == code

@@ -1,7 +1,8 @@
 """One resolved config, one loss history, bit for bit: run alone, as a job of a sweep with
 2 workers, of a sweep with 1 worker that runs the jobs in the reverse order, and as DVC's
 train stage. Each source is a real run recorded in its own sqlite store; the histories are
-compared with tobytes(), so even a last-bit difference fails."""
+compared with tobytes(), so even a last-bit difference fails. The sweeps and DVC run in
+subprocesses: the slow suite."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import compose_config, run_cli, store_uri
+from conftest import compose_config, dvc, git_copy, ok, run_cli, store_uri
 from scratchnet.config import config_hash
 from scratchnet.nn.training import train_network
 from scratchnet.run import run
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_PARENT, TAG_SWEEP_KEY
-from test_dvc import dvc, git_copy, ok
 
 # the config under test, and a 2 x 2 grid around it (it is the grid's last job)
 FIXED = ["train.lr=0.1", "data.noise=0.06", "train.epochs=400", "tracking.log_every=50"]
@@ -52,9 +52,11 @@ def job_history(folder: Path, grid: list[str], n_jobs: int, tmp_path: Path) -> n
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
+def folder(tmp_path_factory, new_store) -> Path:
     """One store for the run alone and both sweeps (a new sqlite store costs seconds)."""
-    return tmp_path_factory.mktemp("store")
+    folder = tmp_path_factory.mktemp("store")
+    new_store(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +68,13 @@ def alone(folder) -> np.ndarray:
     return recorded
 
 
+@pytest.mark.slow
 def test_in_a_sweep_with_two_workers(alone, folder, tmp_path):
     in_sweep = job_history(folder, ["model.hidden_size=4,8", "seed=1,2"], 2, tmp_path)
     assert in_sweep.tobytes() == alone.tobytes()
 
 
+@pytest.mark.slow
 def test_in_a_sweep_with_one_worker_and_the_jobs_reversed(alone, folder, tmp_path):
     # the target now runs first, in the launching process, after no other job
     in_sweep = job_history(folder, ["model.hidden_size=8,4", "seed=2,1"], 1, tmp_path)
@@ -84,6 +88,7 @@ def test_other_configs_give_other_histories(alone):
         assert other.tobytes() != alone.tobytes()
 
 
+@pytest.mark.slow
 def test_as_the_dvc_train_stage(alone, tmp_path):
     repo = git_copy(tmp_path / "repo", grid=None)
     params = asdict(compose_config(TARGET))  # the same config, composed and resolved

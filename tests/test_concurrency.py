@@ -10,6 +10,9 @@ from mlflow import MlflowClient
 from conftest import start_sweep, store_uri
 from scratchnet.tracking import TAG_PARENT, TAG_SWEEP_KEY
 
+# Real sweeps in subprocesses (some started together): the slow suite (pytest -m slow).
+pytestmark = pytest.mark.slow
+
 GRID = ["model.hidden_size=4,8", "train.lr=0.05,0.1", "data.noise=0.06", "seed=1,2",
         "train.epochs=50", "tracking.log_every=10"]
 
@@ -30,11 +33,6 @@ def fresh_store_sweep(folder, n_jobs: int) -> None:
     assert len([r for r in runs if TAG_SWEEP_KEY in r.data.tags]) == 1
 
 
-def test_four_workers_on_a_fresh_store_lose_nothing(tmp_path):
-    fresh_store_sweep(tmp_path, 4)
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("n_jobs", [2, 4])
 @pytest.mark.parametrize("attempt", range(20))
 def test_fresh_store_sweeps_repeatedly_lose_nothing(tmp_path, n_jobs, attempt):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from conftest import compose_config, store_uri
+from conftest import compose_config
 from scratchnet.nn.data import make_curve
 from scratchnet.nn.rrng import RRandom
 from scratchnet.plots import save_fit_figure
@@ -42,8 +42,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    return store_uri(tmp_path_factory.mktemp("extremes"))
+def store(tmp_path_factory, new_store) -> str:
+    return new_store(tmp_path_factory.mktemp("extremes"))
 
 
 @pytest.mark.parametrize("overrides,expected,measured", CASES,

@@ -13,6 +13,9 @@ from mlflow import MlflowClient
 from conftest import start_sweep, store_uri
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT, TAG_SWEEP_KEY
 
+# Real sweeps in subprocesses, killed and resumed: the slow suite (pytest -m slow).
+pytestmark = pytest.mark.slow
+
 SMALL = ["model.hidden_size=4,16", "train.lr=0.05,0.1", "data.noise=0.06", "seed=1,2",
          "hydra.launcher.n_jobs=2"]
 
@@ -98,7 +101,6 @@ def test_sigkill_mid_sweep_then_the_same_command_finishes_it(tmp_path):
     sigkill_then_resume(tmp_path, after_jobs=2, extra_delay=0.2)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(5))
 def test_sigkill_at_a_random_point(tmp_path, attempt):
     rng = random.Random(attempt)

@@ -1,10 +1,14 @@
 """search=optuna: a TPE search over conf/search/optuna.yaml that minimises true_mse."""
 
+import pytest
 import yaml
 from mlflow import MlflowClient
 
 from conftest import run_cli, store_uri
 from scratchnet.tracking import TAG_PARENT
+
+# A real Optuna search in a subprocess: the slow suite (pytest -m slow).
+pytestmark = pytest.mark.slow
 
 
 def test_tpe_search_minimises_the_true_mse_the_runs_record(tmp_path):

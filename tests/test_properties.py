@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from conftest import compose_config, store_uri
+from conftest import compose_config
 from scratchnet.nn.training import train_network
 from scratchnet.run import run
 from scratchnet.tracking import TAG_FAILURE
@@ -70,9 +70,7 @@ def check_outcome(config, result) -> None:
         assert not math.isfinite(fit.diverged_value)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(VALID)
-def test_training_finishes_finite_or_records_divergence_and_repeats_exactly(args):
+def training_finishes_finite_or_records_divergence_and_repeats_exactly(args) -> None:
     config = compose_config(args)
     first = train_network(config)
     event("diverged" if first.diverged else "finished")  # shown by --hypothesis-show-statistics
@@ -82,6 +80,25 @@ def test_training_finishes_finite_or_records_divergence_and_repeats_exactly(args
     assert again.fit.diverged_epoch == first.fit.diverged_epoch
     for mine, theirs in zip(first.fit.params, again.fit.params):
         assert mine.tobytes() == theirs.tobytes()
+
+
+# Each property runs twice: a few examples in the fast suite, a thorough search in the slow
+# one (pytest -m slow). Hypothesis replays the failures it has found first, either way.
+QUICK = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+THOROUGH = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@QUICK
+@given(VALID)
+def test_training_finishes_finite_or_records_divergence_and_repeats_exactly(args):
+    training_finishes_finite_or_records_divergence_and_repeats_exactly(args)
+
+
+@pytest.mark.slow
+@THOROUGH
+@given(VALID)
+def test_training_finishes_finite_or_records_divergence_and_repeats_exactly_thoroughly(args):
+    training_finishes_finite_or_records_divergence_and_repeats_exactly(args)
 
 
 def test_strategy_reaches_both_outcomes():
@@ -94,21 +111,14 @@ def test_strategy_reaches_both_outcomes():
 
 
 @pytest.fixture(scope="module")
-def shared_store(tmp_path_factory) -> str:
-    return store_uri(tmp_path_factory.mktemp("property-store"))
+def shared_store(tmp_path_factory, new_store) -> str:
+    return new_store(tmp_path_factory.mktemp("property-store"))
 
 
-@settings(max_examples=10, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(VALID)
-@example(  # found by this test: plotting a loss of ~1e285 on a log axis raised OverflowError
-    ["model.hidden_size=25", "model.depth=3", "model.activation=relu", "model.init_scale=1.0",
-     "train.optimizer=sgd", "train.lr=10.0", "train.epochs=30", "data.noise=0.0",
-     "data.n_points=2", "data.rng=r", "seed=0"])
-def test_pipeline_records_finished_with_finite_metrics_or_failed_diverged(shared_store, args):
-    config = compose_config([*args, f"tracking.uri={shared_store}"])
+def pipeline_records_finished_with_finite_metrics_or_failed_diverged(store: str, args) -> None:
+    config = compose_config([*args, f"tracking.uri={store}"])
     outcome = run(config, overrides=args)
-    recorded = MlflowClient(shared_store).get_run(outcome.run_id)
+    recorded = MlflowClient(store).get_run(outcome.run_id)
     metrics, tags = recorded.data.metrics, recorded.data.tags
     if outcome.result.diverged:
         assert recorded.info.status == "FAILED"
@@ -124,6 +134,29 @@ def test_pipeline_records_finished_with_finite_metrics_or_failed_diverged(shared
     assert all(math.isfinite(value) for value in metrics.values())
 
 
+# found by this property: plotting a loss of ~1e285 on a log axis raised OverflowError
+LOSS_OVERFLOWS_THE_LOG_AXIS = [
+    "model.hidden_size=25", "model.depth=3", "model.activation=relu", "model.init_scale=1.0",
+    "train.optimizer=sgd", "train.lr=10.0", "train.epochs=30", "data.noise=0.0",
+    "data.n_points=2", "data.rng=r", "seed=0"]
+
+
+@settings(QUICK, max_examples=4)
+@given(VALID)
+@example(LOSS_OVERFLOWS_THE_LOG_AXIS)
+def test_pipeline_records_finished_with_finite_metrics_or_failed_diverged(shared_store, args):
+    pipeline_records_finished_with_finite_metrics_or_failed_diverged(shared_store, args)
+
+
+@pytest.mark.slow
+@settings(THOROUGH, max_examples=40)
+@given(VALID)
+@example(LOSS_OVERFLOWS_THE_LOG_AXIS)
+def test_pipeline_records_finished_with_finite_metrics_or_failed_diverged_thoroughly(
+        shared_store, args):
+    pipeline_records_finished_with_finite_metrics_or_failed_diverged(shared_store, args)
+
+
 # Found by the property above: all 39 epochs' losses finite, the 39th update sends the
 # weights to ~1e153 and the trained network scores nan; it used to be recorded FINISHED.
 LAST_UPDATE_BLOWS_UP = ["model.hidden_size=22", "model.depth=3", "model.activation=relu",
@@ -132,8 +165,8 @@ LAST_UPDATE_BLOWS_UP = ["model.hidden_size=22", "model.depth=3", "model.activati
                         "seed=244"]
 
 
-def test_a_blow_up_in_the_last_update_is_recorded_as_divergence(tmp_path):
-    config = compose_config(LAST_UPDATE_BLOWS_UP + [f"tracking.uri={store_uri(tmp_path)}"])
+def test_a_blow_up_in_the_last_update_is_recorded_as_divergence(shared_store):
+    config = compose_config(LAST_UPDATE_BLOWS_UP + [f"tracking.uri={shared_store}"])
     outcome = run(config)
     fit = outcome.result.fit
     assert len(fit.losses) == 39 and np.isfinite(fit.losses).all()

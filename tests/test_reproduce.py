@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 import scratchnet
-from conftest import ROOT, compose_config, run_cli, store_uri
+from conftest import ROOT, call_main, compose_config, store_uri
 from scratchnet import reproduce, tracking
 from scratchnet.config import config_hash, flatten
 from scratchnet.run import run
@@ -21,8 +21,8 @@ EPOCHS = 300
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    return store_uri(tmp_path_factory.mktemp("store"))
+def store(tmp_path_factory, new_store) -> str:
+    return new_store(tmp_path_factory.mktemp("store"))
 
 
 def new_run(store: str, *overrides: str):
@@ -37,11 +37,9 @@ def run_count(store: str) -> int:
 
 
 def rerun(store: str, run_id: str, capsys) -> tuple[int, str, str]:
-    """reproduce.main in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_:
-        reproduce.main([run_id, "--tracking-uri", store])
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
+    """``python -m scratchnet.reproduce RUN_ID`` in this process: (exit code, stdout, stderr)."""
+    done = call_main(reproduce.main, [run_id, "--tracking-uri", store], capsys=capsys)
+    return done.returncode, done.stdout, done.stderr
 
 
 def replace_history(store: str, run_id: str, folder, edit) -> np.ndarray:
@@ -55,11 +53,10 @@ def replace_history(store: str, run_id: str, folder, edit) -> np.ndarray:
     return table[:, 1]
 
 
-def test_a_recorded_run_reproduces_bit_identically(store, tmp_path):
+def test_a_recorded_run_reproduces_bit_identically(store, capsys):
     _, outcome = new_run(store)
     before = run_count(store)
-    done = run_cli([outcome.run_id, "--tracking-uri", store], tmp_path,
-                   module="scratchnet.reproduce")
+    done = call_main(reproduce.main, [outcome.run_id, "--tracking-uri", store], capsys=capsys)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"run {outcome.run_id}: loss history bit-identical over {EPOCHS} epochs\n"
     assert "Traceback" not in done.stderr and "Downloading" not in done.stderr
@@ -140,11 +137,10 @@ def test_another_commit_is_warned_about(store, capsys):
             f"this is {current}") in err
 
 
-def test_unknown_run_is_one_line_naming_it(store, tmp_path):
-    done = run_cli(["0123456789abcdef", "--tracking-uri", store], tmp_path,
-                   module="scratchnet.reproduce")
-    assert done.returncode == 2
-    assert done.stderr == f"error: no run '0123456789abcdef' in {store}\n"
+def test_unknown_run_is_one_line_naming_it(store, capsys):
+    code, out, err = rerun(store, "0123456789abcdef", capsys)
+    assert (code, out) == (2, "")
+    assert err == f"error: no run '0123456789abcdef' in {store}\n"
 
 
 def test_missing_store_and_incomplete_record_are_one_line_errors(store, tmp_path, capsys):

@@ -68,12 +68,11 @@ def test_model_that_is_a_bare_pickle_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, new_store):
     """A real run with HOME set to a folder that holds the store, and a secret in the
     environment, both visible to the process for the whole run."""
     home = tmp_path_factory.mktemp("home")
-    (home / "experiments").mkdir()
-    uri = f"sqlite:///{home}/experiments/mlflow.db"
+    uri = new_store(home / "experiments")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(home))
         patch.setenv("SCRATCHNET_TEST_SECRET", SECRET)

@@ -1,5 +1,7 @@
 """End to end: one run into a real MLflow store under tmp_path, read back with MlflowClient."""
 
+import re
+from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib.image
@@ -8,7 +10,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import compose_config, run_cli
+from conftest import compose_config, run_cli, run_train
 from scratchnet.config import config_hash, flatten
 from scratchnet.nn.network import predict
 from scratchnet.run import load_model, run
@@ -16,9 +18,9 @@ from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, history_steps
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, new_store):
     folder = tmp_path_factory.mktemp("store")
-    config = compose_config([f"tracking.uri=sqlite:///{folder}/mlflow.db", "train.epochs=250",
+    config = compose_config([f"tracking.uri={new_store(folder)}", "train.epochs=250",
                              "tracking.log_every=20"])
     outcome = run(config, overrides=["train.epochs=250"])
     client = MlflowClient(config.tracking.uri)
@@ -68,7 +70,7 @@ def test_artifacts(recorded, tmp_path):
     history = np.loadtxt(local / "history.csv", delimiter=",", skiprows=1)
     assert history[:, 0].tolist() == list(range(1, 251))
     assert history[:, 1].tobytes() == outcome.result.fit.losses.tobytes()  # full precision
-    assert yaml.safe_load((local / "config.yaml").read_text())["model"]["hidden_size"] == 16
+    assert yaml.safe_load((local / "config.yaml").read_text()) == asdict(config)  # resolved
     params, activation = load_model(local / "model.npz")  # loads with allow_pickle=False
     t = outcome.result.curve.t_dense[:, None]
     np.testing.assert_array_equal(predict(params, t, activation),
@@ -76,7 +78,7 @@ def test_artifacts(recorded, tmp_path):
 
 
 def test_artifacts_live_beside_the_database(recorded):
-    _, outcome, _, mlflow_run, folder = recorded
+    _, _, _, mlflow_run, folder = recorded
     assert mlflow_run.info.artifact_uri.startswith((folder / "mlruns").as_uri())
 
 
@@ -87,18 +89,8 @@ def test_the_experiment_opens_on_the_training_runs_view(recorded):
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
-def test_divergence_is_a_failed_run_with_its_reason(store):
-    config = compose_config([f"tracking.uri={store}", "train.lr=5", "train.epochs=200"])
-    outcome = run(config)
-    assert outcome.result.diverged and outcome.result.fit.diverged_epoch <= 200
-    mlflow_run = MlflowClient(store).get_run(outcome.run_id)
-    assert mlflow_run.info.status == "FAILED"
-    assert mlflow_run.data.tags[TAG_FAILURE].startswith(
-        f"diverged at epoch {outcome.result.fit.diverged_epoch}: loss=")
-    assert np.isfinite(outcome.result.fit.losses).all()
-
-
 def test_cli_default_run_prints_the_article_numbers(tmp_path):
+    """The README's single run, as a user types it: the fast suite's one subprocess."""
     result = run_cli([], tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -108,17 +100,26 @@ def test_cli_default_run_prints_the_article_numbers(tmp_path):
     assert (tmp_path / "mlflow.db").exists()
 
 
-def test_cli_divergence_is_one_line_and_nonzero(tmp_path):
-    result = run_cli(["train.lr=5", "train.epochs=200", f"tracking.uri=sqlite:///{tmp_path}/m.db"],
-                     tmp_path)
-    assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.startswith("error: training diverged at epoch ")
+def test_divergence_is_a_failed_run_with_its_reason_and_one_line(tmp_path, new_store,
+                                                                   monkeypatch, capsys):
+    uri = new_store(tmp_path)
+    result = run_train(["train.lr=5", "train.epochs=200", f"tracking.uri={uri}"], tmp_path,
+                       monkeypatch, capsys)
+    assert result.returncode == 1 and "Initial MSE" not in result.stdout
+    match = re.fullmatch(r"error: training (diverged at epoch (\d+): loss=\S+); "
+                         r"run (\w+) recorded as FAILED\n", result.stderr)
+    assert match, result.stderr
+    reason, epoch, run_id = match.groups()
+    assert 1 <= int(epoch) <= 200
+    mlflow_run = MlflowClient(uri).get_run(run_id)
+    assert mlflow_run.info.status == "FAILED"
+    assert mlflow_run.data.tags[TAG_FAILURE] == reason
+    assert mlflow_run.data.metrics["epochs_run"] == int(epoch) - 1
 
 
-def test_the_config_artifact_records_the_uri_as_the_params_do(tmp_path, monkeypatch):
+def test_the_config_artifact_records_the_uri_as_the_params_do(tmp_path, new_store, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # the store lives in "home"
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = new_store(tmp_path)
     outcome = run(compose_config([f"tracking.uri={uri}", "train.epochs=5"]))
     client = MlflowClient(uri)
     local = client.download_artifacts(outcome.run_id, "config.yaml", str(tmp_path / "dl"))

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, compose_config, store_uri
+from conftest import ROOT, compose_config, free_port, store_uri
 from scratchnet.run import run
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# A real MLflow UI server: the slow suite (pytest -m slow).
+pytestmark = pytest.mark.slow
 
 
 def wait_for(url: str, seconds: float = 60) -> None:
@@ -53,7 +49,7 @@ def ui(tmp_path):
 
 
 def test_ui_serves_the_store_on_loopback_only(ui):
-    port, run_id, server = ui
+    port, run_id, _ = ui
     listening = [c for c in psutil.net_connections("tcp")
                  if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
     assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}
