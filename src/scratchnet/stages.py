@@ -35,25 +35,20 @@ class StageError(RuntimeError):
 
 
 def load_config(params: Path) -> Config:
-    """The checked Config of a params.yaml, with its MLflow store resolved (see store_uri)."""
+    """The checked Config of a params.yaml, with its MLflow store resolved."""
     if not params.is_file():
         raise StageError(f"{params}: no such params file (dvc exp run composes it from conf/)")
     try:
         config = to_config(OmegaConf.load(params))
     except (yaml.YAMLError, OmegaConfBaseException, ValueError) as error:  # syntax, schema, range
         raise StageError(f"{params}: {one_line(error)}") from None
-    config.tracking.uri = store_uri(config.tracking.uri)
+    # A relative sqlite store is the DVC project's ($DVC_ROOT), not the working directory's:
+    # queued experiments run in a temporary copy of the repository (.dvc/tmp/exps/...), and
+    # their runs belong in the project's store, not the copy's.
+    root = os.environ.get("DVC_ROOT")
+    if root:
+        config.tracking.uri = tracking.sqlite_under(Path(root), config.tracking.uri)
     return config
-
-
-def store_uri(uri: str) -> str:
-    """A relative sqlite store is taken relative to the DVC project ($DVC_ROOT), not the
-    working directory: queued experiments run in a temporary copy of the repository
-    (.dvc/tmp/exps/...), and their runs belong in the project's store, not the copy's."""
-    path, root = tracking.sqlite_path(uri), os.environ.get("DVC_ROOT")
-    if path is None or path.is_absolute() or not root:
-        return uri
-    return f"sqlite:///{Path(root).resolve() / path}"
 
 
 def write_json(path: Path, values: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from .cli import exit_on, set_mlflow_defaults
 from .config import ConfigError, to_config
-from .tracking import TrackingError, sqlite_path
+from .tracking import TrackingError, sqlite_under
 
 
 def conf_dir() -> str:
@@ -42,23 +42,16 @@ def hydra_app(cfg: DictConfig) -> float:
         config = to_config(cfg)
         hydra_cfg = HydraConfig.get()
         overrides = list(hydra_cfg.overrides.task)
-        # Paths are relative to where the command was started, also under hydra.job.chdir
+        # Paths are relative to where the command was started, also when hydra.job.chdir
+        # moved this job into its own folder
         launched_in = Path(hydra_cfg.runtime.cwd)
-        config.tracking.uri = under(launched_in, config.tracking.uri)
+        if launched_in != Path.cwd():
+            config.tracking.uri = sqlite_under(launched_in, config.tracking.uri)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from .sweep.job import run_job
 
             return run_job(config, overrides, str(launched_in / hydra_cfg.sweep.dir))
         return single_run(config, overrides)
-
-
-def under(folder: Path, uri: str) -> str:
-    """A relative sqlite URI taken relative to ``folder``, when it is not the working
-    directory (hydra.job.chdir=true moves a job into its own folder); any other as it is."""
-    path = sqlite_path(uri)
-    if path is None or path.is_absolute() or folder == Path.cwd():
-        return uri
-    return f"sqlite:///{folder / path}"
 
 
 def single_run(config, overrides: list[str]) -> float:

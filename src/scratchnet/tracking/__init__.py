@@ -33,6 +33,7 @@ from .store import (
     open_existing_store,
     open_store,
     sqlite_path,
+    sqlite_under,
     with_retry,
 )
 
@@ -41,6 +42,6 @@ __all__ = [
     "TrackingError", "check_uri", "describe_error", "dumps_overrides", "end_run",
     "experiment_id", "finished_run", "history_steps", "log_metrics", "log_params",
     "open_existing_store", "open_store", "provenance", "record_reused_runs", "redact",
-    "reused_runs", "runs_with_tag", "set_tags", "sqlite_path", "start_run",
+    "reused_runs", "runs_with_tag", "set_tags", "sqlite_path", "sqlite_under", "start_run",
     "strip_credentials", "with_retry",
 ]

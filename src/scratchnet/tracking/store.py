@@ -51,6 +51,15 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+def sqlite_under(folder: Path, uri: str) -> str:
+    """A relative sqlite URI taken relative to ``folder`` rather than the working
+    directory; any other URI as it is."""
+    path = sqlite_path(uri)
+    if path is None or path.is_absolute():
+        return uri
+    return f"sqlite:///{folder.resolve() / path}"
+
+
 def check_uri(uri: str) -> None:
     """Fail fast, before any training, on a store that cannot work."""
     path = sqlite_path(uri)
