@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,22 +60,40 @@ class SweepCallback(Callback):
             to_config(overrides_config(config, job))
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
-        self.client = tracking.open_store(base.tracking.uri)  # created and migrated once, here
-        self.exp_id = tracking.experiment_id(self.client, base.tracking.experiment,
-                                             base.tracking.uri)
+        tracking.check_uri(base.tracking.uri)  # a store that cannot work stops the sweep here
         self.base = base
         total = len(jobs) if jobs is not None else int(hydra_cfg.sweeper.get("n_trials") or 0)
-        self.parent_id = self.resume_or_create_parent(sweep_key(base, hydra_cfg),
-                                                      sweep_axes(hydra_cfg), total)
         sweep_dir = Path(str(hydra_cfg.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / SWEEP_FILE).write_text(json.dumps(
-            {"parent_run_id": self.parent_id, "experiment_id": self.exp_id,
-             "fresh": self.fresh, "total": total}))
+        # The store is opened (created and migrated once) and the parent run made in the
+        # background, while the launcher starts its workers, which import what jobs need
+        # meanwhile; each job waits for the sweep file this writes (sweep.job).
+        identity = (sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg), total)
+        self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
+                                          args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
+        self.failure: Exception | None = None
+        self.preparing.start()
         self.progress = Progress(sweep_dir / PROGRESS_FILE, total)
         self.progress.start()
         global _active
         _active = self  # from here Ctrl-C ends the parent KILLED
+
+    def prepare(self, sweep_file: Path, key: str, axes: dict[str, str], total: int) -> None:
+        """Open the store, resume or create the parent run, then write the sweep file: the
+        parent's id for the jobs, or the error that stopped this (jobs then fail with it)."""
+        try:
+            uri = self.base.tracking.uri
+            self.client = tracking.open_store(uri)
+            self.exp_id = tracking.experiment_id(self.client, self.base.tracking.experiment, uri)
+            self.parent_id = self.resume_or_create_parent(key, axes, total)
+            info = {"parent_run_id": self.parent_id, "experiment_id": self.exp_id,
+                    "fresh": self.fresh, "total": total}
+        except Exception as error:  # noqa: BLE001 (reported by end(), and to every job)
+            self.failure = error
+            info = {"error": tracking.describe_error(error)}
+        partial = sweep_file.with_name(sweep_file.name + ".partial")
+        partial.write_text(json.dumps(info))
+        partial.replace(sweep_file)  # whole or not at all, for the jobs that wait for it
 
     def resume_or_create_parent(self, key: str, axes: dict[str, str], total: int) -> str:
         client, exp_id = self.client, self.exp_id
@@ -98,6 +117,9 @@ class SweepCallback(Callback):
 
         cluster.stop()  # hydra/launcher=dask: the jobs are done, a local cluster ends here
         summary = self.progress.stop()
+        self.preparing.join()
+        if self.failure is not None:  # no parent run: the jobs did not run
+            raise self.failure
         crashed = summary.jobs_with("failed")
         reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
         try:
@@ -137,6 +159,9 @@ def interrupt_active_sweep() -> None:
     if sweep.progress is not None:
         sweep.progress.stop()
     cluster.stop()
+    sweep.preparing.join()
+    if sweep.failure is not None:  # no parent run was made
+        return
     mark_stale_children_killed(sweep.client, sweep.exp_id, sweep.parent_id, "interrupted (SIGINT)")
     tracking.end_run(sweep.client, sweep.parent_id, "KILLED", "interrupted (SIGINT)")
 

@@ -16,6 +16,7 @@ import json
 import math
 import multiprocessing
 import signal
+import time
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -31,10 +32,10 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
     """Run one job; its objective for sweepers: true_mse, inf if it diverged, nan if it
     crashed. Errors are recorded in the progress file, not raised, so one bad job does not
     abort the sweep; the callback reports crashed jobs at the end."""
-    info = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
     progress = Path(sweep_dir) / PROGRESS_FILE
     try:
         client = tracking.open_store(config.tracking.uri)
+        info = wait_for_sweep_file(Path(sweep_dir) / SWEEP_FILE)
         previous = None if info["fresh"] else tracking.finished_run(
             client, info["experiment_id"], config_hash(config))
     except Exception as error:  # noqa: BLE001 (recorded as this job's failure)
@@ -53,6 +54,20 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
     record_death(client, info, config, reason)
     append_progress(progress, "failed", overrides, None, reason)
     return math.nan
+
+
+def wait_for_sweep_file(path: Path, seconds: float = 600.0) -> dict:
+    """The sweep file's contents, once the launching process has written it (it opens the
+    store and makes the parent run while the workers start): the parent run's id and flags."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: not written within {seconds:g} s")
+        time.sleep(0.02)
+    info = json.loads(path.read_text())
+    if "error" in info:
+        raise RuntimeError(f"no parent run: {info['error']}")
+    return info
 
 
 def train_and_record(config: Config, overrides: list[str], parent_run_id: str,
