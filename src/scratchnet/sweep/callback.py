@@ -1,7 +1,7 @@
 """The Hydra callback around every multirun (``hydra.callbacks.sweep`` in conf/config.yaml),
 in the launching process: every job's values checked before anything is written, the store
-created once and a parent run made (or resumed) before the jobs fan out, the progress line
-while they run, and the comparison report at the end."""
+created once and a parent run made (or resumed) while the launcher starts its workers and
+before any job trains, the progress line while they run, and the comparison report at the end."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class SweepCallback(Callback):
         self.fresh = bool(fresh)
         self.report_dir = report_dir
         self.progress: Progress | None = None
+        self.failure: Exception | None = None  # why prepare() could make no parent run
 
     def __getstate__(self) -> dict:
         # Hydra's launchers pickle the callbacks into every job; the store client and the
@@ -71,7 +72,6 @@ class SweepCallback(Callback):
         identity = (sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg), total)
         self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
                                           args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
-        self.failure: Exception | None = None
         self.preparing.start()
         self.progress = Progress(sweep_dir / PROGRESS_FILE, total)
         self.progress.start()

@@ -25,7 +25,7 @@ from .. import tracking
 from ..config import Config, config_hash
 from .progress import PROGRESS_FILE, append_progress
 
-SWEEP_FILE = "sweep.json"  # written by the callback before fan-out: parent run id, flags
+SWEEP_FILE = "sweep.json"  # written by the callback as workers start: parent run id, flags
 
 
 def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
