@@ -4,9 +4,11 @@ on a non-finite loss, halves it on a plateau, fails as before after max_halvings
 bit-identical on a rerun. Expected values come from constant-rate runs of the same network
 or from the rule worked through by hand, not from the schedule under test."""
 
+import io
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -14,6 +16,7 @@ from conftest import compose_config, one_error_line, run_train
 from scratchnet.config import ConfigError
 from scratchnet.nn.optim import SGD, Adam, HalveOnPlateau
 from scratchnet.nn.training import train_network
+from scratchnet.report.figures import loss_curves_figure
 
 HALVE = "train.lr_schedule=halve_on_plateau"
 
@@ -177,3 +180,13 @@ def test_the_cli_refuses_them_in_one_line_writing_nothing(override, tmp_path, mo
                        capsys)
     one_error_line(result, override.partition("=")[0])
     assert not store.exists()
+
+
+def test_the_report_draws_a_loss_curve_that_went_back(recwarn):
+    """Before going back, the loss of lr=1 climbs to ~1e304: the report's loss figure
+    draws it (clipped) without an overflow on its log axis."""
+    losses = train("train.lr=1", "train.epochs=300", HALVE).losses
+    assert losses.max() > 1e300
+    history = pd.DataFrame({"step": np.arange(1, 301), "value": losses})
+    loss_curves_figure({"h16 lr=1": [history]}).savefig(io.BytesIO(), format="png")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
