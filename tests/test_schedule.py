@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import compose_config, one_error_line, run_train
+from conftest import compose_config, one_error_line, run_cli, run_train, store_uri
 from scratchnet.config import ConfigError
 from scratchnet.nn.optim import SGD, Adam, HalveOnPlateau
 from scratchnet.nn.training import train_network
 from scratchnet.report.figures import loss_curves_figure
+from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT
 
 HALVE = "train.lr_schedule=halve_on_plateau"
 
@@ -190,3 +191,30 @@ def test_the_report_draws_a_loss_curve_that_went_back(recwarn):
     history = pd.DataFrame({"step": np.arange(1, 301), "value": losses})
     loss_curves_figure({"h16 lr=1": [history]}).savefig(io.BytesIO(), format="png")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.slow
+def test_a_real_sweep_over_the_schedule_records_both_and_resumes(tmp_path):
+    """train.lr_schedule is a sweep axis like any other: one child per schedule, each with
+    its own config hash, and the same command again reruns neither."""
+    command = ["--multirun", "train.lr_schedule=constant,halve_on_plateau", "train.lr=1",
+               "model.hidden_size=16", "data.noise=0.06", "seed=1", "train.epochs=300",
+               "hydra.launcher.n_jobs=2", f"tracking.uri={store_uri(tmp_path)}"]
+    first = run_cli(command, tmp_path)
+    assert first.returncode == 0, first.stderr
+    client = MlflowClient(store_uri(tmp_path))
+    exp_id = client.get_experiment_by_name("scratchnet").experiment_id
+    children = {run.data.params["train.lr_schedule"]: run for run in client.search_runs(
+        [exp_id], f"tags.`{TAG_PARENT}` != ''")}
+    assert set(children) == {"constant", "halve_on_plateau"}
+    constant, halving = children["constant"], children["halve_on_plateau"]
+    assert constant.info.status == "FAILED"
+    assert constant.data.tags[TAG_FAILURE].startswith("diverged at epoch 104:")
+    assert halving.info.status == "FINISHED" and halving.data.metrics["lr_halvings"] == 2
+    assert [m.value for m in sorted(client.get_metric_history(halving.info.run_id, "lr"),
+                                    key=lambda m: m.step)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert constant.data.tags[TAG_CONFIG_HASH] != halving.data.tags[TAG_CONFIG_HASH]
+    again = run_cli(command, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "2 skipped" in again.stderr
+    assert len(client.search_runs([exp_id], f"tags.`{TAG_PARENT}` != ''")) == 2
