@@ -108,7 +108,7 @@ class HalveOnPlateau:
 
     - diverges: after a non-finite loss, ``recover`` puts back the weights and optimizer
       state of the epoch with the lowest loss so far and halves the rate; training goes on
-      from there. (Not the last finite weights: a too-large rate grows the loss ~100-fold an
+      from them. (Not the last finite weights: a too-large rate grows the loss ~100-fold an
       epoch for a hundred epochs before it overflows, and the weights by then are useless.)
     - plateaus: when ``patience`` epochs in a row have not brought the loss ``plateau_tol``
       (relative) below the loss of the last such improvement, the rate is halved, as by
@@ -124,8 +124,9 @@ class HalveOnPlateau:
         self.plateau_tol, self.patience, self.max_halvings = plateau_tol, patience, max_halvings
         self.halvings = 0
         self.rate_of_epoch = np.empty(epochs)  # the rate of each epoch's update
-        self.best_loss = math.inf  # the lowest loss so far, and what its epoch's update
-        self.best_theta: np.ndarray | None = None  # started from
+        # The lowest loss so far, and the weights and optimizer state its epoch started from
+        self.best_loss = math.inf
+        self.best_theta: np.ndarray | None = None  # like theta, (n_params,)
         self.best_state: dict[str, Any] = {}
         self.reference = math.inf  # the loss at the last improvement by plateau_tol
         self.stalled = 0  # epochs since then
