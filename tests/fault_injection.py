@@ -31,11 +31,11 @@ class DieInJob(Callback):
         def train_and_record(config, overrides, parent_run_id, progress):
             chosen = when in overrides
 
-            def fit(params, x, y, optimizer, epochs, activation):
+            def fit(params, x, y, optimizer, epochs, activation, schedule=None):
                 if chosen:
-                    real_fit(params, x, y, optimizer, epochs // 2, activation)
+                    real_fit(params, x, y, optimizer, epochs // 2, activation, schedule)
                     os._exit(3)
-                return real_fit(params, x, y, optimizer, epochs, activation)
+                return real_fit(params, x, y, optimizer, epochs, activation, schedule)
 
             training.fit = fit
             return real_job(config, overrides, parent_run_id, progress)

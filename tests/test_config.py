@@ -2,10 +2,13 @@
 a non-zero exit, and nothing written to the MLflow store (the Hydra app's main, called in
 this process as `python -m scratchnet.train` runs it)."""
 
+import hashlib
+import json
+
 import pytest
 
 from conftest import compose_config, one_error_line, run_train
-from scratchnet.config import ConfigError, config_hash, flatten, from_flat
+from scratchnet.config import SCHEDULE_KEYS, ConfigError, config_hash, flatten, from_flat
 
 BAD = [
     ("model.hidden_size=0", "model.hidden_size"),
@@ -58,6 +61,25 @@ def test_hash_ignores_tracking_and_changes_with_anything_else():
     assert config_hash(base) != config_hash(compose_config(["train.epochs=6"]))
 
 
+def test_constant_rate_hash_is_the_hash_before_schedules_existed():
+    """Runs recorded before train.lr_schedule existed keep their identity (so sweeps resume):
+    at a constant rate the schedule's keys are left out, as if they did not exist. The old
+    hash recomputed here: SHA-256 of the sorted compact JSON of the non-tracking keys."""
+    config = compose_config(["model.hidden_size=8", "train.patience=7"])
+    before = {k: v for k, v in flatten(config).items()
+              if not k.startswith("tracking.") and k not in SCHEDULE_KEYS}
+    canonical = json.dumps(before, sort_keys=True, separators=(",", ":")).encode()
+    assert config_hash(config) == hashlib.sha256(canonical).hexdigest()[:16]
+    assert config_hash(config) == config_hash(compose_config(["model.hidden_size=8"]))
+
+
+def test_hash_tells_schedules_and_their_settings_apart():
+    halve = compose_config(["train.lr_schedule=halve_on_plateau"])
+    assert config_hash(halve) != config_hash(compose_config())
+    assert config_hash(halve) != config_hash(compose_config(
+        ["train.lr_schedule=halve_on_plateau", "train.patience=7"]))
+
+
 def test_flat_params_round_trip():
     config = compose_config(["model.hidden_size=7", "train.optimizer=adam"])
     flat = {k: str(v) for k, v in flatten(config).items()}  # as MLflow stores params
@@ -76,5 +98,6 @@ def test_every_public_override_path_exists():
     keys = set(flatten(compose_config()))
     assert keys == {"seed", "data.n_points", "data.peak", "data.width", "data.noise", "data.rng",
                     "model.hidden_size", "model.depth", "model.activation", "model.init_scale",
-                    "train.optimizer", "train.lr", "train.epochs", "tracking.uri",
-                    "tracking.experiment", "tracking.log_every"}
+                    "train.optimizer", "train.lr", "train.epochs", "train.lr_schedule",
+                    "train.plateau_tol", "train.patience", "train.max_halvings",
+                    "tracking.uri", "tracking.experiment", "tracking.log_every"}

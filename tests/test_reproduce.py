@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 import scratchnet
 from conftest import ROOT, call_main, compose_config, store_uri
 from scratchnet import reproduce, tracking
-from scratchnet.config import config_hash, flatten
+from scratchnet.config import SCHEDULE_KEYS, config_hash, flatten
 from scratchnet.run import run
 
 EPOCHS = 300
@@ -125,6 +125,30 @@ def test_params_of_another_config_differ_after_the_first_update(store, tmp_path,
     assert f"differs first at epoch 2: recorded {float(real.result.fit.losses[1])!r}, rerun " in out
     assert (f"warning: run {fake}: its params hash to {config_hash(claimed)}, but it recorded "
             f"config hash {config_hash(real_config)}") in err
+
+
+def test_a_run_whose_rate_was_halved_reproduces_bit_identically(store, capsys):
+    _, outcome = new_run(store, "train.lr=1", "train.lr_schedule=halve_on_plateau")
+    assert outcome.result.fit.halvings == 2  # it went back to its best weights twice
+    code, out, err = rerun(store, outcome.run_id, capsys)
+    assert code == 0 and "hash" not in err, err
+    assert out == f"run {outcome.run_id}: loss history bit-identical over {EPOCHS} epochs\n"
+
+
+def test_a_run_recorded_before_schedules_existed_reproduces(store, tmp_path, capsys):
+    """Its params lack the train.lr_schedule keys: it trained at a constant rate, and its
+    recorded config hash is still the hash of that config."""
+    config, real = new_run(store)
+    client = MlflowClient(store)
+    exp_id = client.get_experiment_by_name("scratchnet").experiment_id
+    params = {k: v for k, v in flatten(config).items() if k not in SCHEDULE_KEYS}
+    old = tracking.start_run(client, exp_id, "old", {tracking.TAG_CONFIG_HASH:
+                                                    config_hash(config)}, params)
+    client.log_artifact(old, client.download_artifacts(real.run_id, "history.csv",
+                                                       str(tmp_path)))
+    code, out, err = rerun(store, old, capsys)
+    assert (code, err) == (0, "")  # bit-identical, and no warning that the hash differs
+    assert out == f"run {old}: loss history bit-identical over {EPOCHS} epochs\n"
 
 
 def test_another_commit_is_warned_about(store, capsys):

@@ -19,7 +19,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .nn.network import ACTIVATIONS
-from .nn.optim import OPTIMIZERS
+from .nn.optim import OPTIMIZERS, SCHEDULES
 
 RNG_KINDS = ("r", "numpy")
 
@@ -76,11 +76,19 @@ class TrainConfig:
     optimizer: str = MISSING
     lr: float = MISSING
     epochs: int = MISSING
+    lr_schedule: str = MISSING
+    plateau_tol: float = MISSING
+    patience: int = MISSING
+    max_halvings: int = MISSING
 
     def check(self) -> None:
         _require(0 < self.lr < 1e6, "train.lr", "> 0 and finite", self.lr)
         _require(self.epochs >= 1, "train.epochs", ">= 1", self.epochs)
         _choice("train.optimizer", self.optimizer, tuple(OPTIMIZERS))
+        _choice("train.lr_schedule", self.lr_schedule, SCHEDULES)
+        _require(0 <= self.plateau_tol < 1, "train.plateau_tol", "in [0, 1)", self.plateau_tol)
+        _require(self.patience >= 1, "train.patience", ">= 1", self.patience)
+        _require(self.max_halvings >= 0, "train.max_halvings", ">= 0", self.max_halvings)
 
 
 @dataclass
@@ -124,10 +132,20 @@ def flatten(config: Config) -> dict[str, Any]:
     return flat
 
 
+# Keys that change nothing at a constant rate: a constant-rate run's identity leaves them
+# out, so the hashes of runs recorded before schedules existed (and the sweeps that resume
+# from them) stay as they were.
+SCHEDULE_KEYS = ("train.lr_schedule", "train.plateau_tol", "train.patience",
+                 "train.max_halvings")
+
+
 def config_hash(config: Config) -> str:
     """Identity of what a run computes: every key except ``tracking.*`` (where it is
-    recorded does not change the numbers). 16 hex digits of a SHA-256."""
+    recorded does not change the numbers) and, at a constant rate, the schedule's keys.
+    16 hex digits of a SHA-256."""
     flat = {k: v for k, v in flatten(config).items() if not k.startswith("tracking.")}
+    if config.train.lr_schedule == "constant":
+        flat = {k: v for k, v in flat.items() if k not in SCHEDULE_KEYS}
     canonical = json.dumps(flat, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -14,13 +14,14 @@ import sys
 import tempfile
 import typing
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 from mlflow.exceptions import MlflowException
 
 from . import tracking
 from .cli import exit_on, set_mlflow_defaults
-from .config import Config, ConfigError, config_hash, from_flat
+from .config import SCHEDULE_KEYS, Config, ConfigError, config_hash, from_flat
 
 HISTORY = "history.csv"
 # provenance tags whose change can change the numbers: warn when they differ from now
@@ -52,6 +53,8 @@ def config_from_params(run_id: str, params: dict[str, str]) -> Config:
     if unknown:
         raise ReproduceError(f"run {run_id}: param {unknown[0]!r} is not a config key "
                              "(a sweep's parent run, or another program's run?)")
+    if not set(SCHEDULE_KEYS) & set(params):
+        params = {**params, **constant_rate_params()}  # recorded before schedules existed
     missing = sorted(set(types) - set(params))
     if missing:
         raise ReproduceError(f"run {run_id}: no param {missing[0]!r} recorded")
@@ -66,6 +69,19 @@ def config_from_params(run_id: str, params: dict[str, str]) -> Config:
         return from_flat(flat)
     except ConfigError as error:
         raise ReproduceError(f"run {run_id}: {error}") from None
+
+
+def constant_rate_params() -> dict[str, str]:
+    """The schedule's params of a run recorded before ``train.lr_schedule`` existed: it
+    trained at a constant rate, which the other schedule keys do not change (their values
+    are conf/config.yaml's, so they pass the checks)."""
+    from omegaconf import OmegaConf
+
+    from .train import conf_dir
+
+    defaults = OmegaConf.load(Path(conf_dir()) / "config.yaml")
+    params = {key: str(OmegaConf.select(defaults, key)) for key in SCHEDULE_KEYS}
+    return {**params, "train.lr_schedule": "constant"}
 
 
 def recorded_history(client, run_id: str) -> np.ndarray:

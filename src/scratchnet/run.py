@@ -67,14 +67,17 @@ def default_run_name(config: Config) -> str:
 
 
 def record_result(client, run_id: str, config: Config, result: TrainResult) -> None:
-    """Metrics (loss history at log_every resolution, scalars) and the four artifacts."""
+    """Metrics (loss history at log_every resolution, the rate's history, scalars) and the
+    four artifacts."""
     losses = result.fit.losses
-    scalars = {"train_seconds": result.train_seconds, "epochs_run": float(len(losses))}
+    scalars = {"train_seconds": result.train_seconds, "epochs_run": float(len(losses)),
+               "lr_halvings": float(result.fit.halvings)}
     if len(losses):
         scalars.update(initial_mse=result.initial_mse, final_mse=result.final_mse)
     if not result.diverged:
         scalars["true_mse"] = result.true_mse
-    tracking.log_metrics(client, run_id, losses, config.tracking.log_every, scalars)
+    tracking.log_metrics(client, run_id, losses, config.tracking.log_every, scalars,
+                         result.fit.rates)
     with tempfile.TemporaryDirectory() as tmp:
         write_artifacts(Path(tmp), config, result)
         tracking.with_retry(client.log_artifacts, run_id, tmp)

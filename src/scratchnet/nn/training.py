@@ -17,11 +17,11 @@ from threadpoolctl import threadpool_limits
 
 from .data import Curve, make_curve
 from .network import Network, Params, init_params, layer_shapes, predict
-from .optim import make_optimizer
+from .optim import ConstantRate, HalveOnPlateau, make_optimizer
 from .rrng import RRandom
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..config import Config, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class FitResult:
     params: Params  # the weights after the last finite epoch's update
     diverged_epoch: int | None = None  # 1-based epoch whose loss was not finite
     diverged_value: float | None = None
+    rates: np.ndarray | None = None  # (epochs_run,) the learning rate of each epoch's update
+    halvings: int = 0  # times the schedule halved the rate
 
 
 @dataclass(frozen=True)
@@ -53,28 +55,44 @@ class TrainResult:
 
 
 def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
-        activation: str) -> FitResult:
+        activation: str, schedule: ConstantRate | HalveOnPlateau | None = None) -> FitResult:
     """Full-batch training. x, y: (n, 1). The loss of each epoch is the MSE of that epoch's
-    forward pass, before its update, as in the article; a non-finite loss stops training."""
+    forward pass, before its update, as in the article. The schedule (by default a constant
+    rate) sets the optimizer's rate and decides what a non-finite loss does."""
+    schedule = schedule or ConstantRate(optimizer, epochs)
     losses = np.empty(epochs)
     # One BLAS thread: these matrices are far too small for threads to pay. Overflow to inf
     # and inf - inf are how divergence shows, and the loop stops on the loss they make.
     with threadpool_limits(limits=1), np.errstate(over="ignore", invalid="ignore"):
-        return _fit_loop(params, x, y, optimizer, losses, activation)
+        return _fit_loop(params, x, y, optimizer, losses, activation, schedule)
 
 
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
-              activation: str) -> FitResult:
-    """Fills ``losses`` epoch by epoch, stopping early at a non-finite loss."""
+              activation: str, schedule: ConstantRate | HalveOnPlateau) -> FitResult:
+    """Fills ``losses`` epoch by epoch. A non-finite loss stops training, unless the schedule
+    puts back earlier weights at a lower rate: that epoch then starts from them."""
     net = Network(params, activation, len(x))  # a copy of params, updated in place
     for epoch in range(len(losses)):
         loss = net.forward(x, y)
         if not math.isfinite(loss):
-            return FitResult(losses[:epoch].copy(), net.copy_params(), epoch + 1, loss)
+            if not schedule.recover(net.theta):
+                return FitResult(losses[:epoch].copy(), net.copy_params(), epoch + 1, loss,
+                                 schedule.rates(epoch), schedule.halvings)
+            loss = net.forward(x, y)  # of weights that had a finite loss: the same loss
         losses[epoch] = loss
+        schedule.observe(epoch, loss, net.theta)  # may change the rate of this update
         net.backward()
         optimizer.step(net.theta, net.grad)
-    return FitResult(losses, net.copy_params())
+    return FitResult(losses, net.copy_params(), rates=schedule.rates(len(losses)),
+                     halvings=schedule.halvings)
+
+
+def make_schedule(train: TrainConfig, optimizer) -> ConstantRate | HalveOnPlateau:
+    """The learning-rate schedule ``train.lr_schedule`` names, driving ``optimizer``."""
+    if train.lr_schedule == "constant":
+        return ConstantRate(optimizer, train.epochs)
+    return HalveOnPlateau(optimizer, train.epochs, train.plateau_tol, train.patience,
+                          train.max_halvings)
 
 
 Draw = Callable[[int], np.ndarray]  # k -> k standard normals
@@ -109,9 +127,10 @@ def train_network(config: Config) -> TrainResult:
     """Data, initial weights and training, all determined by the config."""
     curve, params = initial_state(config)
     optimizer = make_optimizer(config.train.optimizer, config.train.lr)
+    schedule = make_schedule(config.train, optimizer)
     start = time.perf_counter()
     result = fit(params, curve.t[:, None], curve.y_obs[:, None], optimizer,
-                 config.train.epochs, config.model.activation)
+                 config.train.epochs, config.model.activation, schedule)
     seconds = time.perf_counter() - start
     with np.errstate(all="ignore"):  # a diverged network may overflow here; it is scored nan
         y_dense = predict(result.params, curve.t_dense[:, None], config.model.activation)[:, 0]

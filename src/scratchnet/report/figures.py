@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..plots import fix_margins, plain_log_ticks
+from ..plots import CLIP, fix_margins, plain_log_ticks
 
 
 def mse_vs_lr_figure(summary: pd.DataFrame) -> Figure:
@@ -71,8 +71,10 @@ def loss_curves_figure(histories: dict[str, list[pd.DataFrame]]) -> Figure:
     ax = figure.subplots()
     for (label, runs), color in zip(histories.items(), ("tab:blue", "tab:red")):
         for k, history in enumerate(runs):
-            ax.plot(history.step, history.value, color=color, alpha=0.8, linewidth=1,
-                    label=label if k == 0 else None)
+            # clipped as in the fit figure: a halve_on_plateau run's loss can near 1e308
+            # before it goes back to its best weights
+            ax.plot(history.step, np.clip(history.value, 1 / CLIP, CLIP), color=color,
+                    alpha=0.8, linewidth=1, label=label if k == 0 else None)
     ax.set(yscale="log", xlabel="epoch", ylabel="loss (MSE, log scale)",
            title="Loss curves: best vs worst setting (all seeds)")
     plain_log_ticks(ax.yaxis)

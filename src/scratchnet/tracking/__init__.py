@@ -19,6 +19,7 @@ from .runs import (
     history_steps,
     log_metrics,
     log_params,
+    rate_steps,
     record_reused_runs,
     reused_runs,
     runs_with_tag,
@@ -41,7 +42,7 @@ __all__ = [
     "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_SWEEP_KEY",
     "TrackingError", "check_uri", "describe_error", "dumps_overrides", "end_run",
     "experiment_id", "finished_run", "history_steps", "log_metrics", "log_params",
-    "open_existing_store", "open_store", "provenance", "record_reused_runs", "redact",
-    "reused_runs", "runs_with_tag", "set_tags", "sqlite_path", "sqlite_under", "start_run",
-    "strip_credentials", "with_retry",
+    "open_existing_store", "open_store", "provenance", "rate_steps", "record_reused_runs",
+    "redact", "reused_runs", "runs_with_tag", "set_tags", "sqlite_path", "sqlite_under",
+    "start_run", "strip_credentials", "with_retry",
 ]

@@ -50,15 +50,27 @@ def history_steps(epochs_run: int, log_every: int) -> list[int]:
     return sorted(s for s in steps if 1 <= s <= epochs_run)
 
 
+def rate_steps(rates: np.ndarray) -> list[int]:
+    """1-based epochs at which to log a piecewise-constant rate (rates: (epochs_run,)): the
+    first and the last, and both sides of every change, so the history is exact and short
+    (a full-resolution history would cost every run as much again as its loss history)."""
+    changes = np.flatnonzero(rates[1:] != rates[:-1]) + 1  # 0-based epochs of a new rate
+    steps = {1, len(rates)} | {int(e) for e in changes} | {int(e) + 1 for e in changes}
+    return sorted(s for s in steps if 1 <= s <= len(rates))
+
+
 def log_metrics(client: MlflowClient, run_id: str, losses: np.ndarray, log_every: int,
-                scalars: dict[str, float]) -> None:
-    """The loss history (metric ``loss``, step = epoch) and the finite scalar metrics, in
-    batches: a log_metric call per epoch would cost a round trip each."""
+                scalars: dict[str, float], rates: np.ndarray | None = None) -> None:
+    """The loss history (metric ``loss``, step = epoch), the learning rate's (``lr``, at
+    ``rate_steps``) and the finite scalar metrics, in batches: a log_metric call per epoch
+    would cost a round trip each."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)  # ms since the epoch, MLflow's timestamp unit
     metrics = [Metric("loss", float(losses[step - 1]), now, step)
                for step in history_steps(len(losses), log_every)]
+    if rates is not None:
+        metrics += [Metric("lr", float(rates[step - 1]), now, step) for step in rate_steps(rates)]
     metrics += [Metric(key, float(value), now, 0) for key, value in scalars.items()
                 if np.isfinite(value)]
     for start in range(0, len(metrics), METRICS_PER_BATCH):
