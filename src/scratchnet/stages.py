@@ -1,6 +1,6 @@
-"""The commands of the DVC pipeline (dvc.yaml): ``python -m scratchnet.stages train|sweep``.
+"""The commands of the DVC pipeline (dvc.yaml): python -m scratchnet.stages train|sweep.
 
-Both read the composed ``params.yaml``, not ``conf/``: ``dvc exp run -S key=value`` composes
+Both read the composed params.yaml, not conf/: dvc exp run -S key=value composes
 conf/ with the override into params.yaml, and that file is what DVC tracks. Every path
 comes from the command line, so dvc.yaml is the one place paths are written.
 
@@ -171,15 +171,26 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m scratchnet.stages", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="stage", required=True)
-    one = commands.add_parser("train", help="one run: metrics JSON and plot tables")
-    one.add_argument("--params", type=Path, default=Path("params.yaml"))
-    one.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    one.add_argument("--plots", type=Path, required=True, help="folder for loss.csv, fit.csv")
-    grid = commands.add_parser("sweep", help="the grid sweep: report folder and metrics JSON")
-    grid.add_argument("--params", type=Path, default=Path("params.yaml"))
-    grid.add_argument("--conf", type=Path, default=Path("conf"), help="Hydra config folder")
-    grid.add_argument("--report", type=Path, required=True, help="report folder to write")
-    grid.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    about = "one run of params.yaml, recorded in MLflow: metrics JSON and plot tables"
+    one = commands.add_parser("train", help=about, description=about)
+    one.add_argument("--params", type=Path, default=Path("params.yaml"),
+                     help="the composed config DVC tracks (default: %(default)s)")
+    one.add_argument("--metrics", type=Path, required=True,
+                     help="JSON file to write initial_mse, final_mse and true_mse to")
+    one.add_argument("--plots", type=Path, required=True, help="folder to write loss.csv (MSE per epoch) and fit.csv (fit and "
+                          "truth at each t) to, for dvc plots")
+    about = ("the grid sweep of conf/search/grid.yaml over params.yaml, recorded in MLflow: "
+             "report folder and metrics JSON")
+    grid = commands.add_parser("sweep", help=about, description=about)
+    grid.add_argument("--params", type=Path, default=Path("params.yaml"),
+                      help="the composed config DVC tracks; the keys the grid does not sweep "
+                           "(default: %(default)s)")
+    grid.add_argument("--conf", type=Path, default=Path("conf"), help="Hydra config folder with search/grid.yaml, "
+                      "the grid to sweep (default: %(default)s)")
+    grid.add_argument("--report", type=Path, required=True, help="folder to write the sweep's report to")
+    grid.add_argument("--metrics", type=Path, required=True,
+                      help="JSON file to write the best setting, its mean true_mse over seeds "
+                           "and the run counts to")
     return top
 
 

@@ -16,18 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .cli import exit_on, set_mlflow_defaults
+from .cli import conf_dir, exit_on, set_mlflow_defaults
 from .config import ConfigError, to_config
 from .tracking import TrackingError, sqlite_under
-
-
-def conf_dir() -> str:
-    """conf/ at the top of the checkout (editable install), or inside an installed wheel."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "conf", package.parent.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"conf/config.yaml not found beside {package}")
 
 
 class RunDiverged(RuntimeError):

@@ -70,6 +70,7 @@ class SweepCallback(Callback):
         # background, while the launcher starts its workers, which import what jobs need
         # meanwhile; each job waits for the sweep file this writes (sweep.job).
         identity = (sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg), total)
+        print(grid_line(identity[1], total, jobs is not None, sweep_dir), file=sys.stderr)
         self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
                                           args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
         self.preparing.start()
@@ -145,6 +146,14 @@ class SweepCallback(Callback):
         print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
         print(f"Compare it in the MLflow UI: mlflow ui --backend-store-uri {uri}"
               if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
+
+
+def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path) -> str:
+    """What a sweep will run, in one line: '[sweep] 54 runs: model.hidden_size=8,16,32 x
+    seed=1,2,3 ... (Hydra's folders: multirun/...)'."""
+    size = f"{total} runs" if is_grid else f"{total} trials of a search"
+    return (f"[sweep] {size}: " + " x ".join(f"{k}={v}" for k, v in axes.items())
+            + f" (Hydra's folders: {sweep_dir})")
 
 
 _active: SweepCallback | None = None  # the sweep this process is running, for Ctrl-C
