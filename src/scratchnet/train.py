@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from .cli import conf_dir, exit_on, set_mlflow_defaults
 from .config import ConfigError, to_config
-from .tracking import TrackingError, sqlite_under
+from .tracking import TrackingError, sqlite_under, ui
 
 
 class RunDiverged(RuntimeError):
@@ -56,9 +56,7 @@ def single_run(config, overrides: list[str]) -> float:
     print(f"Final MSE:   {result.final_mse:.6f}")
     print(f"True MSE:    {result.true_mse:.6f}  (fit against the noise-free curve)")
     print(f"MLflow run:  {outcome.run_id}  (experiment '{config.tracking.experiment}')")
-    uri = config.tracking.uri
-    print(f"Open the UI: mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite")
-          else f"Open the UI: {uri}")
+    print(*ui.run_lines(config.tracking.uri, outcome.experiment_id, outcome.run_id), sep="\n")
     return result.true_mse
 
 

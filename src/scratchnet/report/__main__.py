@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import tracking
 from ..cli import exit_on, set_mlflow_defaults
+from ..tracking import ui
 from . import build_report
 
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         report = build_report(client, exp_id, parent_id, args.out)
     print(report.console_text())
     print(f"Report written to {args.out}/ and logged to run {parent_id} under report/")
+    print(*ui.sweep_lines(args.tracking_uri, exp_id, parent_id), sep="\n")
 
 
 def experiment_id(client, name: str, uri: str) -> str:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from .. import tracking
 from ..cli import one_line
 from ..config import overrides_config, to_config
+from ..tracking import ui
 from . import cluster
 from .grid import job_grid, sweep_axes, sweep_key, sweep_name
 from .job import SWEEP_FILE
@@ -142,10 +143,8 @@ class SweepCallback(Callback):
             raise SweepFailed(crash_message(summary))
 
     def print_where_to_look(self) -> None:
-        uri = self.base.tracking.uri
         print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
-        print(f"Compare it in the MLflow UI: mlflow ui --backend-store-uri {uri}"
-              if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
+        print(*ui.sweep_lines(self.base.tracking.uri, self.exp_id, self.parent_id), sep="\n")
 
 
 def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path) -> str:
