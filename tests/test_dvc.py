@@ -51,6 +51,12 @@ def run_count(repo: Path) -> int:
                                   max_results=1000))
 
 
+def at_dvc_precision(mlflow_metrics: dict) -> dict:
+    """A run's train metrics as the train stage writes them (10 significant digits)."""
+    return {k: stages.at_dvc_precision(mlflow_metrics[k])
+            for k in ("initial_mse", "final_mse", "true_mse")}
+
+
 def stage(name: str) -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][name]
 
@@ -63,9 +69,16 @@ def test_a_clone_is_a_dvc_project_with_hydra_composition():
     for line in ("enabled = true", "config_dir = conf", "config_name = config",
                  "analytics = false", "check_update = false"):
         assert line in config
-    assert "/metrics/" in (ROOT / ".gitignore").read_text().splitlines()
-    tracked = git(ROOT, "ls-files", ".dvc", "dvc.yaml", "params.yaml").splitlines()
-    assert {".dvc/config", ".dvc/.gitignore", "dvc.yaml", "params.yaml"} <= set(tracked)
+    tracked = git(ROOT, "ls-files", ".dvc", "dvc.yaml", "dvc.lock", "params.yaml", "metrics",
+                  "plots").splitlines()
+    assert {".dvc/config", ".dvc/.gitignore", ".dvc/plots/linear_log.json", "dvc.yaml",
+            "dvc.lock", "params.yaml"} <= set(tracked)
+    # metrics and plot tables are in git (cache: false), so a fresh clone has them
+    assert {"metrics/train.json", "metrics/sweep.json", "plots/train/loss.csv",
+            "plots/train/fit.csv"} <= set(tracked)
+    assert stage("train")["metrics"] == [{"metrics/train.json": {"cache": False}}]
+    assert stage("train")["outs"] == [{"plots/train": {"cache": False}}]
+    assert stage("sweep")["metrics"] == [{"metrics/sweep.json": {"cache": False}}]
 
 
 def test_params_yaml_is_dvcs_composition_of_conf(tmp_path):
@@ -170,11 +183,13 @@ def test_the_train_stage_writes_the_article_run_and_records_it_in_the_projects_s
     assert not (copy / "mlflow.db").exists()
     (run,) = single_runs(project)  # the same numbers are in MLflow, in the project's store
     assert run.info.run_id in done.stdout
-    assert {k: run.data.metrics[k] for k in metrics} == metrics
+    assert at_dvc_precision(run.data.metrics) == metrics  # to 10 significant digits
+    assert run.data.metrics["final_mse"] == 0.03446110150963725  # MLflow: full precision
+    assert metrics["final_mse"] == 0.03446110151
     assert run.data.params["model.hidden_size"] == "16"
     loss = (copy / "plots" / "train" / "loss.csv").read_text().splitlines()
     assert loss[0] == "epoch,loss" and len(loss) == 3001
-    assert loss[-1] == f"3000,{metrics['final_mse']!r}"  # %.17g: the exact float
+    assert loss[-1] == "3000,0.03446110151"  # 10 significant digits
     fit = (copy / "plots" / "train" / "fit.csv").read_text().splitlines()
     assert fit[0] == "t,observed,truth,fit" and len(fit) == 61
 
@@ -219,7 +234,7 @@ def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
     assert set(metrics) == {"initial_mse", "final_mse", "true_mse"}
     assert (round(metrics["initial_mse"], 6), round(metrics["final_mse"], 6)) == ARTICLE
     run = single_runs(repo)[0]  # the same numbers are in MLflow
-    assert {k: run.data.metrics[k] for k in metrics} == metrics
+    assert at_dvc_precision(run.data.metrics) == metrics
     sweep = json.loads((repo / "metrics" / "sweep.json").read_text())
     assert sweep["runs"] == {"finished": 4, "diverged": 0, "crashed": 0}
     assert sweep["best"]["hidden_size"] in (4, 8) and sweep["best"]["true_mse_mean"] > 0
@@ -323,7 +338,7 @@ def test_exp_run_set_param_is_listed_by_exp_show(project):
     metrics = mine[0][1]
     run = single_runs(repo)[0]
     assert run.data.params["model.hidden_size"] == "32"
-    assert metrics == {k: run.data.metrics[k] for k in ("initial_mse", "final_mse", "true_mse")}
+    assert metrics == at_dvc_precision(run.data.metrics)
     assert run.data.tags["scratchnet.git_dirty"] == "true"  # params.yaml differs from HEAD
 
 
@@ -343,6 +358,7 @@ def test_queued_experiments_run_and_record_into_the_projects_store(project):
              if p["model"]["hidden_size"] == 16}
     assert {0.01, 0.1} <= set(by_lr) and by_lr[0.01] != by_lr[0.1]
     # they ran in copies under .dvc/tmp/exps, but recorded into the project's mlflow.db
-    recorded = {float(r.data.params["train.lr"]): r.data.metrics["final_mse"]
+    recorded = {float(r.data.params["train.lr"]):
+                stages.at_dvc_precision(r.data.metrics["final_mse"])
                 for r in single_runs(repo) if r.data.params["model.hidden_size"] == "16"}
     assert recorded[0.01] == by_lr[0.01] and recorded[0.1] == by_lr[0.1]

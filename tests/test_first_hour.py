@@ -189,3 +189,31 @@ def test_grid_line_names_every_axis_and_the_size():
 
     line = grid_line({"model.hidden_size": "8,16", "seed": "1,2,3"}, 6, True, Path("m/1"))
     assert line == "[sweep] 6 runs: model.hidden_size=8,16 x seed=1,2,3 (Hydra's folders: m/1)"
+
+
+# ---------------------------------------------------------------- the UI's addresses
+
+def test_ui_addresses_follow_the_ui_script_or_the_tracking_server(monkeypatch):
+    from urllib.parse import parse_qs, urlsplit
+
+    from scratchnet.tracking import ui
+
+    monkeypatch.delenv("MLFLOW_UI_PORT", raising=False)
+    monkeypatch.delenv("MLFLOW_UI_HOST", raising=False)
+    assert ui.ui_address("sqlite:///mlflow.db") == "http://127.0.0.1:5000"
+    assert ui.start_hint("sqlite:///mlflow.db") == "scripts/mlflow-ui.sh"
+    assert ui.start_hint("sqlite:///x.db") == "scripts/mlflow-ui.sh sqlite:///x.db"
+    monkeypatch.setenv("MLFLOW_UI_PORT", "5050")
+    assert ui.ui_address("sqlite:///x.db") == "http://127.0.0.1:5050"
+    assert ui.ui_address("http://host:5000/") == "http://host:5000"
+    assert ui.start_hint("http://host:5000") == ""
+    # the sweep's address: the runs table's own URL state, in the hash route's query
+    route = urlsplit(ui.sweep_url("http://h:1", "7", "abc")).fragment
+    path, _, query = route.partition("?")
+    assert path == "/experiments/7/runs"
+    assert parse_qs(query) == {"searchFilter": ["tags.mlflow.parentRunId = 'abc'"],
+                               "orderByKey": ["metrics.`true_mse`"], "orderByAsc": ["true"],
+                               "workflowType": ["machine_learning"]}
+    assert ui.artifact_url("http://h:1", "7", "abc") == (
+        "http://h:1/#/experiments/7/runs/abc/artifacts/report/report.html"
+        "?workflowType=machine_learning")

@@ -5,7 +5,10 @@ conf/ with the override into params.yaml, and that file is what DVC tracks. Ever
 comes from the command line, so dvc.yaml is the one place paths are written.
 
 Metrics and plot files hold only numbers the config determines (no timings, run ids or
-dates), so a forced rerun rewrites them byte for byte. MLflow still records every run.
+dates), so a forced rerun rewrites them byte for byte. Their numbers have 10 significant
+digits (DVC_DIGITS): another CPU's maths kernels may round the last bits of a float64
+differently, and 10 digits are far above that, so the same pipeline writes the same files
+there too. MLflow records every run at full precision.
 """
 
 from __future__ import annotations
@@ -51,14 +54,22 @@ def load_config(params: Path) -> Config:
     return config
 
 
+DVC_DIGITS = 10  # significant digits of every number in a metrics or plot file
+
+
+def at_dvc_precision(value: float) -> float:
+    """value rounded to DVC_DIGITS significant digits (0.03446110150963725 -> 0.03446110151)."""
+    return float(f"{value:.{DVC_DIGITS}g}")
+
+
 def write_json(path: Path, values: dict[str, Any]) -> None:
-    """Pretty, key-sorted JSON ending in a newline; non-finite floats become null (JSON
-    has no NaN, and a diverged run scores nan)."""
+    """Pretty, key-sorted JSON ending in a newline, floats at DVC_DIGITS significant digits;
+    non-finite floats become null (JSON has no NaN, and a diverged run scores nan)."""
     def clean(value):
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
+        if isinstance(value, float):
+            return at_dvc_precision(value) if math.isfinite(value) else None
         return value
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,9 +77,10 @@ def write_json(path: Path, values: dict[str, Any]) -> None:
 
 
 def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
-    """Columns of equal length as CSV; %.17g so every float64 round-trips exactly."""
+    """Columns of equal length as CSV, floats at DVC_DIGITS significant digits."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    formats = ["%d" if np.issubdtype(c.dtype, np.integer) else "%.17g" for c in columns.values()]
+    formats = ["%d" if np.issubdtype(c.dtype, np.integer) else f"%.{DVC_DIGITS}g"
+               for c in columns.values()]
     np.savetxt(path, np.column_stack(list(columns.values())), delimiter=",", fmt=formats,
                header=",".join(columns), comments="")
 
