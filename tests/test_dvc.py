@@ -155,6 +155,84 @@ def test_stage_params_are_the_keys_that_change_the_numbers():
     assert {"conf/search/grid.yaml": ["hydra.sweeper.params"]} in stage("sweep")["params"]
 
 
+# ---------------------------------------------------------------- a fresh clone of HEAD
+
+
+def stale_code_or_params(repo: Path) -> dict:
+    """What `dvc status` finds changed in each stage besides outputs that are only not in
+    DVC's cache (a fresh clone has no cache: `reports/`): code, params, git-tracked outputs."""
+    status = json.loads(ok(dvc(repo, "status", "--json")))
+    stale = {}
+    for name, entries in status.items():
+        for entry in entries:
+            outs = entry.get("changed outs", {}) if isinstance(entry, dict) else {}
+            if not (isinstance(entry, dict) and set(entry) == {"changed outs"}
+                    and set(outs.values()) == {"not in cache"}):
+                stale.setdefault(name, []).append(entry)
+    return stale
+
+
+@pytest.fixture
+def clone_of_head(tmp_path) -> Path:
+    repo = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(ROOT), str(repo))
+    return repo
+
+
+def test_the_committed_lock_matches_the_code_and_params_of_head(clone_of_head):
+    """`dvc status` on a fresh clone of HEAD: every stage's code and params are what dvc.lock
+    recorded. A commit that changes them must come with `dvc repro` and the new dvc.lock."""
+    repo = clone_of_head
+    assert stale_code_or_params(repo) == {}, (
+        "dvc.lock does not match HEAD's code or params: run `dvc repro` and commit dvc.lock, "
+        "metrics/ and plots/")
+    # and the check sees a change: a commit that edits a dependency of both stages
+    with open(repo / "src" / "scratchnet" / "cli.py", "a") as handle:
+        handle.write("# changed\n")
+    git(repo, "commit", "-qam", "change a stage's code, not the lock")
+    stale = stale_code_or_params(repo)
+    assert set(stale) == {"train", "sweep"}
+    assert all("src/scratchnet/cli.py" in str(entries) for entries in stale.values())
+
+
+def test_metrics_diff_and_exp_show_work_against_head_on_a_fresh_clone(clone_of_head):
+    repo = clone_of_head
+    committed = json.loads((repo / "metrics" / "train.json").read_text())
+    assert ok(dvc(repo, "metrics", "diff", "--json")).strip() == "{}"
+    shown = json.loads(ok(dvc(repo, "exp", "show", "--json")))
+    head = next(row for row in shown if row["rev"] != "workspace")
+    assert head["data"]["metrics"]["metrics/train.json"]["data"] == committed
+    # a changed metric is reported against HEAD's
+    (repo / "metrics" / "train.json").write_text(json.dumps({**committed, "final_mse": 0.5}))
+    diff = json.loads(ok(dvc(repo, "metrics", "diff", "--json")))
+    assert diff["metrics/train.json"]["final_mse"] == {
+        "old": committed["final_mse"], "new": 0.5, "diff": 0.5 - committed["final_mse"]}
+
+
+def test_dvc_numbers_have_10_significant_digits_and_ignore_last_bit_differences():
+    """What another CPU changes (a few ulp) leaves the metrics files unchanged."""
+    import numpy as np
+
+    final = 0.03446110150963725  # the article's final MSE, as this machine computes it
+    assert stages.at_dvc_precision(final) == 0.03446110151
+    for ulps in (-2, -1, 1, 2):
+        neighbour = final
+        for _ in range(abs(ulps)):
+            neighbour = float(np.nextafter(neighbour, np.sign(ulps) * np.inf))
+        assert neighbour != final and stages.at_dvc_precision(neighbour) == 0.03446110151
+    committed = json.loads((ROOT / "metrics" / "train.json").read_text())
+    assert committed["final_mse"] == 0.03446110151  # the article's number, in git
+
+
+def test_dvc_plots_draw_the_loss_on_a_log_axis():
+    (loss,) = [p for p in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+               if isinstance(p, dict) and "plots/train/loss.csv" in str(p)]
+    props = next(iter(loss.values()))
+    template = json.loads((ROOT / ".dvc" / "plots" / f"{props['template']}.json").read_text())
+    assert template["encoding"]["y"]["scale"] == {"type": "log"}
+    assert template["encoding"]["y"]["field"] == "<DVC_METRIC_Y>"
+
+
 # ---------------------------------------------------------------- the train stage's command
 
 
