@@ -7,7 +7,7 @@
 #   MLFLOW_SERVER_PORT=5050 scripts/mlflow-server.sh
 #   MLFLOW_SERVER_HOST=0.0.0.0 scripts/mlflow-server.sh /srv/mlflow --app-name basic-auth
 #   MLFLOW_BACKEND_STORE_URI=postgresql://mlflow@db-host/mlflow scripts/mlflow-server.sh /srv/mlflow
-# Arguments after the directory go to `mlflow server` as they are (--workers, --app-name,
+# Arguments after the directory go to mlflow server as they are (--workers, --app-name,
 # --allowed-hosts, ...). Prints the override to use on stdout, e.g.
 #   tracking.uri=http://127.0.0.1:5000
 # and keeps running in the foreground (it is the server); Ctrl-C stops it.

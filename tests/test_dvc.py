@@ -195,6 +195,7 @@ def test_the_committed_lock_matches_the_code_and_params_of_head(clone_of_head):
     assert all("src/scratchnet/cli.py" in str(entries) for entries in stale.values())
 
 
+@pytest.mark.slow
 def test_metrics_diff_and_exp_show_work_against_head_on_a_fresh_clone(clone_of_head):
     repo = clone_of_head
     committed = json.loads((repo / "metrics" / "train.json").read_text())

@@ -114,33 +114,55 @@ def test_help_problems_finds_a_missing_option_help():
     assert help_problems("a ``python -m x`` b") != []
 
 
-HELP_COMMANDS = [
-    [sys.executable, "-m", "scratchnet.train", "--help"],
-    [sys.executable, "-m", "scratchnet.report", "--help"],
-    [sys.executable, "-m", "scratchnet.reproduce", "--help"],
-    [sys.executable, "-m", "scratchnet.stages", "--help"],
-    [sys.executable, "-m", "scratchnet.stages", "train", "--help"],
-    [sys.executable, "-m", "scratchnet.stages", "sweep", "--help"],
-    [sys.executable, str(ROOT / "scripts" / "bench.py"), "--help"],
-    [sys.executable, str(ROOT / "scripts" / "baseline_sweep.py"), "--help"],
-    ["bash", str(ROOT / "scripts" / "mlflow-ui.sh"), "--help"],
-    ["bash", str(ROOT / "scripts" / "mlflow-server.sh"), "--help"],
-]
+# (module, argv): the argparse CLIs, called in this process
+ARGPARSE_HELP = [("scratchnet.report.__main__", ["--help"]), ("scratchnet.reproduce", ["--help"]),
+                 ("scratchnet.stages", ["--help"]), ("scratchnet.stages", ["train", "--help"]),
+                 ("scratchnet.stages", ["sweep", "--help"])]
 
 
-@pytest.mark.parametrize("command", HELP_COMMANDS,
-                         ids=lambda c: " ".join(Path(part).name for part in c[1:-1]))
-def test_every_cli_help_is_plain_text_with_every_option_explained(command, tmp_path):
-    # a real process, warnings on as a user has them: no RuntimeWarning from runpy either
+def assert_helpful(text: str) -> None:
+    assert len(text.splitlines()) >= 5, text
+    assert help_problems(text) == []
+    assert "Powered by Hydra" not in text
+
+
+@pytest.mark.parametrize(("module", "argv"), ARGPARSE_HELP, ids=lambda a: str(a))
+def test_every_cli_help_is_plain_text_with_every_option_explained(module, argv, capsys):
+    import importlib
+
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    assert_helpful(capsys.readouterr().out)
+
+
+def run_help(command: list[str], cwd: Path) -> str:
+    """--help of a command in a real process, warnings on as a user has them (no
+    RuntimeWarning from runpy either); it writes nothing (no store, no outputs/)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    done = subprocess.run(command, cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert len(done.stdout.splitlines()) >= 5
-    assert help_problems(done.stdout) == []
-    assert "Powered by Hydra" not in done.stdout
-    assert list(tmp_path.iterdir()) == []  # --help writes nothing (no store, no outputs/)
+    assert list(cwd.iterdir()) == []
+    return done.stdout
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-m", "scratchnet.train", "--help"],
+    ["bash", str(ROOT / "scripts" / "mlflow-ui.sh"), "--help"],
+    ["bash", str(ROOT / "scripts" / "mlflow-server.sh"), "--help"],
+], ids=lambda c: Path(c[-2]).name)
+def test_command_help_in_a_real_process(command, tmp_path):
+    assert_helpful(run_help(command, tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["bench.py", "baseline_sweep.py"])
+def test_the_scripts_help(script, tmp_path):
+    assert_helpful(run_help([sys.executable, str(ROOT / "scripts" / script), "--help"],
+                            tmp_path))
 
 
 def test_the_package_does_not_import_its_entry_points():
