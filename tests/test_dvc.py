@@ -297,8 +297,9 @@ def test_a_train_stage_that_cannot_run_is_one_line(tmp_path, new_store, monkeypa
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A git copy of this checkout after its first ``dvc repro``."""
-    repo = git_copy(tmp_path_factory.mktemp("dvc") / "repo")
+    """A git copy of this checkout, without its committed metrics and plots, after its
+    first ``dvc repro``."""
+    repo = git_copy(tmp_path_factory.mktemp("dvc") / "repo", pipeline_outputs=False)
     started = time.monotonic()
     first = dvc(repo, "repro")
     ok(first)
@@ -362,7 +363,9 @@ def test_metrics_show_and_plots_show(project):
     assert set(shown["metrics/train.json"]["data"]) == {"initial_mse", "final_mse", "true_mse"}
     assert shown["metrics/sweep.json"]["data"]["runs"]["finished"] == 4
     plots = json.loads(ok(dvc(repo, "plots", "show", "--json")))["data"]
-    loss = plots["Training loss (MSE per epoch)"][0]["content"]["data"]["values"]
+    loss_plot = plots["Training loss (MSE per epoch, log axis)"][0]["content"]
+    assert loss_plot["encoding"]["y"]["scale"] == {"type": "log"}  # as fit.png draws it
+    loss = loss_plot["data"]["values"]
     assert len(loss) == 3000 and loss[0]["epoch"] == "1"
     fit = plots["Fit against the truth"][0]["content"]["data"]["values"][0]
     assert {"t", "observed", "truth", "fit"} <= set(fit)
