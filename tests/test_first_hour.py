@@ -151,9 +151,10 @@ def run_help(command: list[str], cwd: Path) -> str:
 
 @pytest.mark.parametrize("command", [
     [sys.executable, "-m", "scratchnet.train", "--help"],
+    [str(Path(sys.executable).parent / "scratchnet-train"), "--help"],  # the console script
     ["bash", str(ROOT / "scripts" / "mlflow-ui.sh"), "--help"],
     ["bash", str(ROOT / "scripts" / "mlflow-server.sh"), "--help"],
-], ids=lambda c: Path(c[-2]).name)
+], ids=lambda c: Path(c[-2]).name + (" (console script)" if len(c) == 2 else ""))
 def test_command_help_in_a_real_process(command, tmp_path):
     assert_helpful(run_help(command, tmp_path))
 
@@ -211,6 +212,10 @@ def test_grid_line_names_every_axis_and_the_size():
 
     line = grid_line({"model.hidden_size": "8,16", "seed": "1,2,3"}, 6, True, Path("m/1"))
     assert line == "[sweep] 6 runs: model.hidden_size=8,16 x seed=1,2,3 (Hydra's folders: m/1)"
+    search = grid_line({"train.lr": "interval(0.01, 0.1)", "seed": "choice(1, 2)"}, 20, False,
+                       Path("m/2"))
+    assert search == ("[sweep] 20 trials of a search over train.lr=interval(0.01, 0.1), "
+                      "seed=choice(1, 2) (Hydra's folders: m/2)")
 
 
 # ---------------------------------------------------------------- the UI's addresses

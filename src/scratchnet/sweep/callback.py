@@ -149,10 +149,12 @@ class SweepCallback(Callback):
 
 def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path) -> str:
     """What a sweep will run, in one line: '[sweep] 54 runs: model.hidden_size=8,16,32 x
-    seed=1,2,3 ... (Hydra's folders: multirun/...)'."""
-    size = f"{total} runs" if is_grid else f"{total} trials of a search"
-    return (f"[sweep] {size}: " + " x ".join(f"{k}={v}" for k, v in axes.items())
-            + f" (Hydra's folders: {sweep_dir})")
+    seed=1,2,3 ... (Hydra's folders: multirun/...)', or for a search '[sweep] 20 trials of
+    a search over train.lr=tag(log, interval(0.005, 0.2)), ...'."""
+    values = [f"{k}={v}" for k, v in axes.items()]
+    what = (f"{total} runs: " + " x ".join(values) if is_grid
+            else f"{total} trials of a search over " + ", ".join(values))
+    return f"[sweep] {what} (Hydra's folders: {sweep_dir})"
 
 
 _active: SweepCallback | None = None  # the sweep this process is running, for Ctrl-C
