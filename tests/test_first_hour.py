@@ -73,7 +73,7 @@ def test_train_help_explains_the_app_and_every_key_with_its_default(tmp_path, mo
                   "multirun/", "--hydra-help"):
         assert words in text, words
     keys = composed_keys()
-    assert len(keys) == 18
+    assert {"seed", "train.lr", "tracking.uri", "hydra.callbacks.sweep.fresh"} <= set(keys)
     for key, default in keys.items():
         shown = 0.1 if key == "train.lr" else default  # the override given is shown
         line = next((ln for ln in text.splitlines() if ln.split()[:1] == [key]), None)
