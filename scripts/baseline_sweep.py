@@ -12,7 +12,8 @@ fit figure. No scratchnet code is used.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import hydra
 import matplotlib
@@ -27,6 +28,9 @@ import matplotlib.pyplot as plt
 
 @dataclass
 class BaselineConfig:
+    # --help shows HELP below (Hydra's help template), not Hydra's generic page
+    defaults: list[Any] = field(default_factory=lambda: [
+        "_self_", {"override hydra/help": "baseline"}])
     hidden: int = 16
     lr: float = 0.05
     noise: float = 0.06
@@ -36,7 +40,26 @@ class BaselineConfig:
     experiment: str = "baseline"
 
 
+HELP = """python scripts/baseline_sweep.py [--multirun] [KEY=VALUE ...]
+
+The sweep written the obvious way, a yardstick for scripts/bench.py: a Hydra app on the
+joblib launcher that trains the article's network in a plain numpy loop and logs params,
+the loss curve, final_mse and a fit figure to MLflow with its fluent API.
+
+Keys (KEY=VALUE; give a comma-separated list with --multirun to sweep it):
+  hidden      units in the tanh hidden layer  [${hidden}]
+  lr          learning rate of full-batch gradient descent  [${lr}]
+  noise       sd of the Gaussian noise on the curve  [${noise}]
+  seed        numpy seed of the data and the initial weights  [${seed}]
+  epochs      full-batch updates  [${epochs}]
+  uri         MLflow store the runs are logged to  [${uri}]
+  experiment  MLflow experiment name  [${experiment}]
+"""
+
 ConfigStore.instance().store(name="baseline", node=BaselineConfig)
+ConfigStore.instance().store(group="hydra/help", name="baseline",
+                             node={"app_name": "baseline_sweep", "header": "", "footer": "",
+                                   "template": HELP})
 
 
 def make_data(rng: np.random.Generator, noise: float, n: int = 60):
@@ -100,5 +123,6 @@ if __name__ == "__main__":
 
     uri = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("uri=")),
                BaselineConfig.uri)
-    mlflow.MlflowClient(uri).search_experiments()
+    if not {"--help", "-h", "--hydra-help"} & set(sys.argv):
+        mlflow.MlflowClient(uri).search_experiments()
     main()

@@ -253,13 +253,18 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def git_copy(dest: Path, grid: dict[str, str] | None = SMALL_GRID) -> Path:
+def git_copy(dest: Path, grid: dict[str, str] | None = SMALL_GRID,
+             pipeline_outputs: bool = True) -> Path:
     """The tracked files of this checkout (working-tree contents) as a new, committed git
     repository: a fresh clone, with uncommitted work included. ``grid`` replaces the
-    sweep grid in conf/search/grid.yaml, and conf/config.yaml runs its jobs in one process."""
+    sweep grid in conf/search/grid.yaml, and conf/config.yaml runs its jobs in one process.
+    ``pipeline_outputs=False`` leaves out the DVC outputs kept in git (metrics/, plots/): a
+    project before its first ``dvc repro``."""
     import yaml
 
     files = git(ROOT, "ls-files", "-z").split("\0")
+    if not pipeline_outputs:
+        files = [name for name in files if not name.startswith(("metrics/", "plots/"))]
     for name in filter(None, files):
         if (ROOT / name).is_file():  # a tracked file deleted in the working tree is skipped
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

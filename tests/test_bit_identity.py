@@ -95,7 +95,8 @@ def test_as_the_dvc_train_stage(alone, tmp_path):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ok(dvc(repo, "repro", "train"))
     table = np.loadtxt(repo / "plots" / "train" / "loss.csv", delimiter=",", skiprows=1)
-    assert table[:, 1].tobytes() == alone.tobytes()  # the DVC plot data, exactly
+    # the DVC plot data: the same history at DVC's 10 significant digits
+    assert table[:, 1].tolist() == [float(f"{loss:.10g}") for loss in alone]
     client = MlflowClient(store_uri(repo))
     (recorded,) = client.search_runs([client.get_experiment_by_name("scratchnet").experiment_id])
     assert history(client, recorded.info.run_id, tmp_path).tobytes() == alone.tobytes()

@@ -51,6 +51,12 @@ def run_count(repo: Path) -> int:
                                   max_results=1000))
 
 
+def at_dvc_precision(mlflow_metrics: dict) -> dict:
+    """A run's train metrics as the train stage writes them (10 significant digits)."""
+    return {k: stages.at_dvc_precision(mlflow_metrics[k])
+            for k in ("initial_mse", "final_mse", "true_mse")}
+
+
 def stage(name: str) -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][name]
 
@@ -63,9 +69,16 @@ def test_a_clone_is_a_dvc_project_with_hydra_composition():
     for line in ("enabled = true", "config_dir = conf", "config_name = config",
                  "analytics = false", "check_update = false"):
         assert line in config
-    assert "/metrics/" in (ROOT / ".gitignore").read_text().splitlines()
-    tracked = git(ROOT, "ls-files", ".dvc", "dvc.yaml", "params.yaml").splitlines()
-    assert {".dvc/config", ".dvc/.gitignore", "dvc.yaml", "params.yaml"} <= set(tracked)
+    tracked = git(ROOT, "ls-files", ".dvc", "dvc.yaml", "dvc.lock", "params.yaml", "metrics",
+                  "plots").splitlines()
+    assert {".dvc/config", ".dvc/.gitignore", ".dvc/plots/linear_log.json", "dvc.yaml",
+            "dvc.lock", "params.yaml"} <= set(tracked)
+    # metrics and plot tables are in git (cache: false), so a fresh clone has them
+    assert {"metrics/train.json", "metrics/sweep.json", "plots/train/loss.csv",
+            "plots/train/fit.csv"} <= set(tracked)
+    assert stage("train")["metrics"] == [{"metrics/train.json": {"cache": False}}]
+    assert stage("train")["outs"] == [{"plots/train": {"cache": False}}]
+    assert stage("sweep")["metrics"] == [{"metrics/sweep.json": {"cache": False}}]
 
 
 def test_params_yaml_is_dvcs_composition_of_conf(tmp_path):
@@ -142,6 +155,85 @@ def test_stage_params_are_the_keys_that_change_the_numbers():
     assert {"conf/search/grid.yaml": ["hydra.sweeper.params"]} in stage("sweep")["params"]
 
 
+# ---------------------------------------------------------------- a fresh clone of HEAD
+
+
+def stale_code_or_params(repo: Path) -> dict:
+    """What `dvc status` finds changed in each stage besides outputs that are only not in
+    DVC's cache (a fresh clone has no cache: `reports/`): code, params, git-tracked outputs."""
+    status = json.loads(ok(dvc(repo, "status", "--json")))
+    stale = {}
+    for name, entries in status.items():
+        for entry in entries:
+            outs = entry.get("changed outs", {}) if isinstance(entry, dict) else {}
+            if not (isinstance(entry, dict) and set(entry) == {"changed outs"}
+                    and set(outs.values()) == {"not in cache"}):
+                stale.setdefault(name, []).append(entry)
+    return stale
+
+
+@pytest.fixture
+def clone_of_head(tmp_path) -> Path:
+    repo = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(ROOT), str(repo))
+    return repo
+
+
+def test_the_committed_lock_matches_the_code_and_params_of_head(clone_of_head):
+    """`dvc status` on a fresh clone of HEAD: every stage's code and params are what dvc.lock
+    recorded. A commit that changes them must come with `dvc repro` and the new dvc.lock."""
+    repo = clone_of_head
+    assert stale_code_or_params(repo) == {}, (
+        "dvc.lock does not match HEAD's code or params: run `dvc repro` and commit dvc.lock, "
+        "metrics/ and plots/")
+    # and the check sees a change: a commit that edits a dependency of both stages
+    with open(repo / "src" / "scratchnet" / "cli.py", "a") as handle:
+        handle.write("# changed\n")
+    git(repo, "commit", "-qam", "change a stage's code, not the lock")
+    stale = stale_code_or_params(repo)
+    assert set(stale) == {"train", "sweep"}
+    assert all("src/scratchnet/cli.py" in str(entries) for entries in stale.values())
+
+
+@pytest.mark.slow
+def test_metrics_diff_and_exp_show_work_against_head_on_a_fresh_clone(clone_of_head):
+    repo = clone_of_head
+    committed = json.loads((repo / "metrics" / "train.json").read_text())
+    assert ok(dvc(repo, "metrics", "diff", "--json")).strip() == "{}"
+    shown = json.loads(ok(dvc(repo, "exp", "show", "--json")))
+    head = next(row for row in shown if row["rev"] != "workspace")
+    assert head["data"]["metrics"]["metrics/train.json"]["data"] == committed
+    # a changed metric is reported against HEAD's
+    (repo / "metrics" / "train.json").write_text(json.dumps({**committed, "final_mse": 0.5}))
+    diff = json.loads(ok(dvc(repo, "metrics", "diff", "--json")))
+    assert diff["metrics/train.json"]["final_mse"] == {
+        "old": committed["final_mse"], "new": 0.5, "diff": 0.5 - committed["final_mse"]}
+
+
+def test_dvc_numbers_have_10_significant_digits_and_ignore_last_bit_differences():
+    """What another CPU changes (a few ulp) leaves the metrics files unchanged."""
+    import numpy as np
+
+    final = 0.03446110150963725  # the article's final MSE, as this machine computes it
+    assert stages.at_dvc_precision(final) == 0.03446110151
+    for ulps in (-2, -1, 1, 2):
+        neighbour = final
+        for _ in range(abs(ulps)):
+            neighbour = float(np.nextafter(neighbour, np.sign(ulps) * np.inf))
+        assert neighbour != final and stages.at_dvc_precision(neighbour) == 0.03446110151
+    committed = json.loads((ROOT / "metrics" / "train.json").read_text())
+    assert committed["final_mse"] == 0.03446110151  # the article's number, in git
+
+
+def test_dvc_plots_draw_the_loss_on_a_log_axis():
+    (loss,) = [p for p in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+               if isinstance(p, dict) and "plots/train/loss.csv" in str(p)]
+    props = next(iter(loss.values()))
+    template = json.loads((ROOT / ".dvc" / "plots" / f"{props['template']}.json").read_text())
+    assert template["encoding"]["y"]["scale"] == {"type": "log"}
+    assert template["encoding"]["y"]["field"] == "<DVC_METRIC_Y>"
+
+
 # ---------------------------------------------------------------- the train stage's command
 
 
@@ -170,11 +262,13 @@ def test_the_train_stage_writes_the_article_run_and_records_it_in_the_projects_s
     assert not (copy / "mlflow.db").exists()
     (run,) = single_runs(project)  # the same numbers are in MLflow, in the project's store
     assert run.info.run_id in done.stdout
-    assert {k: run.data.metrics[k] for k in metrics} == metrics
+    assert at_dvc_precision(run.data.metrics) == metrics  # to 10 significant digits
+    assert run.data.metrics["final_mse"] == 0.03446110150963725  # MLflow: full precision
+    assert metrics["final_mse"] == 0.03446110151
     assert run.data.params["model.hidden_size"] == "16"
     loss = (copy / "plots" / "train" / "loss.csv").read_text().splitlines()
     assert loss[0] == "epoch,loss" and len(loss) == 3001
-    assert loss[-1] == f"3000,{metrics['final_mse']!r}"  # %.17g: the exact float
+    assert loss[-1] == "3000,0.03446110151"  # 10 significant digits
     fit = (copy / "plots" / "train" / "fit.csv").read_text().splitlines()
     assert fit[0] == "t,observed,truth,fit" and len(fit) == 61
 
@@ -203,8 +297,9 @@ def test_a_train_stage_that_cannot_run_is_one_line(tmp_path, new_store, monkeypa
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A git copy of this checkout after its first ``dvc repro``."""
-    repo = git_copy(tmp_path_factory.mktemp("dvc") / "repo")
+    """A git copy of this checkout, without its committed metrics and plots, after its
+    first ``dvc repro``."""
+    repo = git_copy(tmp_path_factory.mktemp("dvc") / "repo", pipeline_outputs=False)
     started = time.monotonic()
     first = dvc(repo, "repro")
     ok(first)
@@ -219,7 +314,7 @@ def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
     assert set(metrics) == {"initial_mse", "final_mse", "true_mse"}
     assert (round(metrics["initial_mse"], 6), round(metrics["final_mse"], 6)) == ARTICLE
     run = single_runs(repo)[0]  # the same numbers are in MLflow
-    assert {k: run.data.metrics[k] for k in metrics} == metrics
+    assert at_dvc_precision(run.data.metrics) == metrics
     sweep = json.loads((repo / "metrics" / "sweep.json").read_text())
     assert sweep["runs"] == {"finished": 4, "diverged": 0, "crashed": 0}
     assert sweep["best"]["hidden_size"] in (4, 8) and sweep["best"]["true_mse_mean"] > 0
@@ -268,7 +363,9 @@ def test_metrics_show_and_plots_show(project):
     assert set(shown["metrics/train.json"]["data"]) == {"initial_mse", "final_mse", "true_mse"}
     assert shown["metrics/sweep.json"]["data"]["runs"]["finished"] == 4
     plots = json.loads(ok(dvc(repo, "plots", "show", "--json")))["data"]
-    loss = plots["Training loss (MSE per epoch)"][0]["content"]["data"]["values"]
+    loss_plot = plots["Training loss (MSE per epoch, log axis)"][0]["content"]
+    assert loss_plot["encoding"]["y"]["scale"] == {"type": "log"}  # as fit.png draws it
+    loss = loss_plot["data"]["values"]
     assert len(loss) == 3000 and loss[0]["epoch"] == "1"
     fit = plots["Fit against the truth"][0]["content"]["data"]["values"][0]
     assert {"t", "observed", "truth", "fit"} <= set(fit)
@@ -323,7 +420,7 @@ def test_exp_run_set_param_is_listed_by_exp_show(project):
     metrics = mine[0][1]
     run = single_runs(repo)[0]
     assert run.data.params["model.hidden_size"] == "32"
-    assert metrics == {k: run.data.metrics[k] for k in ("initial_mse", "final_mse", "true_mse")}
+    assert metrics == at_dvc_precision(run.data.metrics)
     assert run.data.tags["scratchnet.git_dirty"] == "true"  # params.yaml differs from HEAD
 
 
@@ -343,6 +440,7 @@ def test_queued_experiments_run_and_record_into_the_projects_store(project):
              if p["model"]["hidden_size"] == 16}
     assert {0.01, 0.1} <= set(by_lr) and by_lr[0.01] != by_lr[0.1]
     # they ran in copies under .dvc/tmp/exps, but recorded into the project's mlflow.db
-    recorded = {float(r.data.params["train.lr"]): r.data.metrics["final_mse"]
+    recorded = {float(r.data.params["train.lr"]):
+                stages.at_dvc_precision(r.data.metrics["final_mse"])
                 for r in single_runs(repo) if r.data.params["model.hidden_size"] == "16"}
     assert recorded[0.01] == by_lr[0.01] and recorded[0.1] == by_lr[0.1]

@@ -3,6 +3,7 @@
 everything reads back through the REST client; the same sweep on a real local Dask
 cluster gives bit-identical runs; a server that dies mid-sweep loses nothing."""
 
+import contextlib
 import os
 import signal
 import struct
@@ -101,6 +102,12 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 
 @pytest.fixture
 def browser(tmp_path):
+    with browser_for(tmp_path) as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def browser_for(tmp_path: Path):
     """Headless Debian chromium driven by its chromedriver (.ci/run installs both)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         message = "needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)"

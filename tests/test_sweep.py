@@ -201,7 +201,9 @@ def test_summary_and_progress_are_printed(swept):
     _, first, _, _ = swept
     assert "[sweep] 8/8 done, 0 skipped, 0 diverged, 0 failed" in first.stderr
     assert "Best setting: hidden_size=" in first.stdout
-    assert "mlflow ui --backend-store-uri sqlite:///" in first.stdout
+    ui_line = next(line for line in first.stdout.splitlines() if "In the MLflow UI" in line)
+    assert "#/experiments/" in ui_line and "tags.mlflow.parentRunId" in ui_line
+    assert ui_line.endswith("workflowType=machine_learning")
 
 
 @pytest.mark.slow

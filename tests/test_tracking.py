@@ -95,8 +95,13 @@ def test_cli_default_run_prints_the_article_numbers(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[:2] == ["Initial MSE: 0.423582", "Final MSE:   0.034461"]
-    assert any(line.startswith("MLflow run:") for line in lines)
-    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.stdout
+    run_id = next(line.split()[2] for line in lines if line.startswith("MLflow run:"))
+    # the run's page in the training view of the UI scripts/mlflow-ui.sh starts
+    from mlflow import MlflowClient
+
+    exp_id = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).info.experiment_id
+    assert lines[-1] == ("In the MLflow UI (scripts/mlflow-ui.sh): http://127.0.0.1:5000/#/"
+                         f"experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning")
     assert (tmp_path / "mlflow.db").exists()
 
 

@@ -184,6 +184,16 @@ def to_config(cfg: DictConfig) -> Config:
     return config
 
 
+def schema_keys() -> list[str]:
+    """Every dotted key of a run's config ('seed', 'data', 'data.n_points', ...)."""
+    keys = []
+    for name, value in OmegaConf.to_container(_schema()).items():
+        keys.append(name)
+        if isinstance(value, dict):
+            keys += [f"{name}.{key}" for key in value]
+    return keys
+
+
 @functools.cache
 def _schema() -> DictConfig:
     """The structured schema of Config, built once (merge makes a new config)."""

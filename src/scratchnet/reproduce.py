@@ -1,5 +1,5 @@
 """Rerun a recorded run and check its loss history bit for bit:
-``python -m scratchnet.reproduce RUN_ID`` (``scratchnet-reproduce``).
+python -m scratchnet.reproduce RUN_ID (or scratchnet-reproduce RUN_ID).
 
 The config is rebuilt from the run's MLflow params, the network retrained in this
 process (no new MLflow run), and every epoch's loss compared with the run's history.csv
@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_id", metavar="RUN_ID", help="the MLflow run to rerun")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
-                        help="MLflow store of the run (default: %(default)s)")
+                        help="the MLflow store the run is in: a sqlite:/// file or an http(s):// "
+                             "tracking server (default: %(default)s)")
     args = parser.parse_args(argv)
     set_mlflow_defaults()
     with exit_on(ReproduceError, tracking.TrackingError, code=2):

@@ -25,6 +25,7 @@ from .plots import save_fit_figure
 class RunOutcome:
     run_id: str
     result: TrainResult
+    experiment_id: str = ""  # where the run was recorded (for its address in the UI)
 
     @property
     def failure(self) -> str | None:
@@ -49,7 +50,7 @@ def run(config: Config, *, parent_run_id: str | None = None, overrides: Sequence
                                 flatten(config))
     try:
         result = train_network(config)
-        outcome = RunOutcome(run_id, result)
+        outcome = RunOutcome(run_id, result, exp_id)
         record_result(client, run_id, config, result)
     except KeyboardInterrupt:
         tracking.end_run(client, run_id, "KILLED", "interrupted (SIGINT)")

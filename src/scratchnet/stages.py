@@ -1,11 +1,14 @@
-"""The commands of the DVC pipeline (dvc.yaml): ``python -m scratchnet.stages train|sweep``.
+"""The commands of the DVC pipeline (dvc.yaml): python -m scratchnet.stages train|sweep.
 
-Both read the composed ``params.yaml``, not ``conf/``: ``dvc exp run -S key=value`` composes
+Both read the composed params.yaml, not conf/: dvc exp run -S key=value composes
 conf/ with the override into params.yaml, and that file is what DVC tracks. Every path
 comes from the command line, so dvc.yaml is the one place paths are written.
 
 Metrics and plot files hold only numbers the config determines (no timings, run ids or
-dates), so a forced rerun rewrites them byte for byte. MLflow still records every run.
+dates), so a forced rerun rewrites them byte for byte. Their numbers have 10 significant
+digits (DVC_DIGITS): another CPU's maths kernels may round the last bits of a float64
+differently, and 10 digits are far above that, so the same pipeline writes the same files
+there too. MLflow records every run at full precision.
 """
 
 from __future__ import annotations
@@ -51,14 +54,22 @@ def load_config(params: Path) -> Config:
     return config
 
 
+DVC_DIGITS = 10  # significant digits of every number in a metrics or plot file
+
+
+def at_dvc_precision(value: float) -> float:
+    """value rounded to DVC_DIGITS significant digits (0.03446110150963725 -> 0.03446110151)."""
+    return float(f"{value:.{DVC_DIGITS}g}")
+
+
 def write_json(path: Path, values: dict[str, Any]) -> None:
-    """Pretty, key-sorted JSON ending in a newline; non-finite floats become null (JSON
-    has no NaN, and a diverged run scores nan)."""
+    """Pretty, key-sorted JSON ending in a newline, floats at DVC_DIGITS significant digits;
+    non-finite floats become null (JSON has no NaN, and a diverged run scores nan)."""
     def clean(value):
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
+        if isinstance(value, float):
+            return at_dvc_precision(value) if math.isfinite(value) else None
         return value
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,9 +77,10 @@ def write_json(path: Path, values: dict[str, Any]) -> None:
 
 
 def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
-    """Columns of equal length as CSV; %.17g so every float64 round-trips exactly."""
+    """Columns of equal length as CSV, floats at DVC_DIGITS significant digits."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    formats = ["%d" if np.issubdtype(c.dtype, np.integer) else "%.17g" for c in columns.values()]
+    formats = ["%d" if np.issubdtype(c.dtype, np.integer) else f"%.{DVC_DIGITS}g"
+               for c in columns.values()]
     np.savetxt(path, np.column_stack(list(columns.values())), delimiter=",", fmt=formats,
                header=",".join(columns), comments="")
 
@@ -171,15 +183,26 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m scratchnet.stages", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="stage", required=True)
-    one = commands.add_parser("train", help="one run: metrics JSON and plot tables")
-    one.add_argument("--params", type=Path, default=Path("params.yaml"))
-    one.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    one.add_argument("--plots", type=Path, required=True, help="folder for loss.csv, fit.csv")
-    grid = commands.add_parser("sweep", help="the grid sweep: report folder and metrics JSON")
-    grid.add_argument("--params", type=Path, default=Path("params.yaml"))
-    grid.add_argument("--conf", type=Path, default=Path("conf"), help="Hydra config folder")
-    grid.add_argument("--report", type=Path, required=True, help="report folder to write")
-    grid.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    about = "one run of params.yaml, recorded in MLflow: metrics JSON and plot tables"
+    one = commands.add_parser("train", help=about, description=about)
+    one.add_argument("--params", type=Path, default=Path("params.yaml"),
+                     help="the composed config DVC tracks (default: %(default)s)")
+    one.add_argument("--metrics", type=Path, required=True,
+                     help="JSON file to write initial_mse, final_mse and true_mse to")
+    one.add_argument("--plots", type=Path, required=True, help="folder to write loss.csv (MSE per epoch) and fit.csv (fit and "
+                          "truth at each t) to, for dvc plots")
+    about = ("the grid sweep of conf/search/grid.yaml over params.yaml, recorded in MLflow: "
+             "report folder and metrics JSON")
+    grid = commands.add_parser("sweep", help=about, description=about)
+    grid.add_argument("--params", type=Path, default=Path("params.yaml"),
+                      help="the composed config DVC tracks; the keys the grid does not sweep "
+                           "(default: %(default)s)")
+    grid.add_argument("--conf", type=Path, default=Path("conf"), help="Hydra config folder with search/grid.yaml, "
+                      "the grid to sweep (default: %(default)s)")
+    grid.add_argument("--report", type=Path, required=True, help="folder to write the sweep's report to")
+    grid.add_argument("--metrics", type=Path, required=True,
+                      help="JSON file to write the best setting, its mean true_mse over seeds "
+                           "and the run counts to")
     return top
 
 

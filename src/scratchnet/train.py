@@ -16,18 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .cli import exit_on, set_mlflow_defaults
+from .cli import conf_dir, exit_on, set_mlflow_defaults
 from .config import ConfigError, to_config
-from .tracking import TrackingError, sqlite_under
-
-
-def conf_dir() -> str:
-    """conf/ at the top of the checkout (editable install), or inside an installed wheel."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "conf", package.parent.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"conf/config.yaml not found beside {package}")
+from .tracking import TrackingError, sqlite_under, ui
 
 
 class RunDiverged(RuntimeError):
@@ -65,9 +56,7 @@ def single_run(config, overrides: list[str]) -> float:
     print(f"Final MSE:   {result.final_mse:.6f}")
     print(f"True MSE:    {result.true_mse:.6f}  (fit against the noise-free curve)")
     print(f"MLflow run:  {outcome.run_id}  (experiment '{config.tracking.experiment}')")
-    uri = config.tracking.uri
-    print(f"Open the UI: mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite")
-          else f"Open the UI: {uri}")
+    print(*ui.run_lines(config.tracking.uri, outcome.experiment_id, outcome.run_id), sep="\n")
     return result.true_mse
 
 

@@ -1,5 +1,6 @@
-"""``python -m scratchnet.report`` / ``scratchnet-report``: rebuild the comparison report
-of a sweep recorded in MLflow (by default the latest sweep in ./mlflow.db)."""
+"""python -m scratchnet.report (or scratchnet-report): rebuild the comparison report of a
+sweep recorded in MLflow (by default the latest sweep in ./mlflow.db), write it to a folder,
+log it to the sweep's parent run, and print the sweep's address in the MLflow UI."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from .. import tracking
 from ..cli import exit_on, set_mlflow_defaults
+from ..tracking import ui
 from . import build_report
 
 
@@ -18,10 +20,12 @@ class ReportError(RuntimeError):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scratchnet-report", description=__doc__)
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
-                        help="MLflow store of the sweep (default: %(default)s)")
+                        help="the MLflow store the sweep is in: a sqlite:/// file or an "
+                             "http(s):// tracking server (default: %(default)s)")
     parser.add_argument("--experiment", default="scratchnet",
-                        help="MLflow experiment (default: %(default)s)")
-    parser.add_argument("--parent-run-id", help="the sweep's parent run (default: latest sweep)")
+                        help="the MLflow experiment the sweep is in (default: %(default)s)")
+    parser.add_argument("--parent-run-id", help="the id of the sweep's parent run (default: the latest sweep "
+                             "in the experiment)")
     parser.add_argument("--out", default="reports", type=Path,
                         help="folder to write the report to (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -34,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         report = build_report(client, exp_id, parent_id, args.out)
     print(report.console_text())
     print(f"Report written to {args.out}/ and logged to run {parent_id} under report/")
+    print(*ui.sweep_lines(args.tracking_uri, exp_id, parent_id), sep="\n")
 
 
 def experiment_id(client, name: str, uri: str) -> str:

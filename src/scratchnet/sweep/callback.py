@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from .. import tracking
 from ..cli import one_line
 from ..config import overrides_config, to_config
+from ..tracking import ui
 from . import cluster
 from .grid import job_grid, sweep_axes, sweep_key, sweep_name
 from .job import SWEEP_FILE
@@ -70,6 +71,7 @@ class SweepCallback(Callback):
         # background, while the launcher starts its workers, which import what jobs need
         # meanwhile; each job waits for the sweep file this writes (sweep.job).
         identity = (sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg), total)
+        print(grid_line(identity[1], total, jobs is not None, sweep_dir), file=sys.stderr)
         self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
                                           args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
         self.preparing.start()
@@ -141,10 +143,18 @@ class SweepCallback(Callback):
             raise SweepFailed(crash_message(summary))
 
     def print_where_to_look(self) -> None:
-        uri = self.base.tracking.uri
         print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
-        print(f"Compare it in the MLflow UI: mlflow ui --backend-store-uri {uri}"
-              if uri.startswith("sqlite") else f"Compare it in the MLflow UI at {uri}")
+        print(*ui.sweep_lines(self.base.tracking.uri, self.exp_id, self.parent_id), sep="\n")
+
+
+def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path) -> str:
+    """What a sweep will run, in one line: '[sweep] 54 runs: model.hidden_size=8,16,32 x
+    seed=1,2,3 ... (Hydra's folders: multirun/...)', or for a search '[sweep] 20 trials of
+    a search over train.lr=tag(log, interval(0.005, 0.2)), ...'."""
+    values = [f"{k}={v}" for k, v in axes.items()]
+    what = (f"{total} runs: " + " x ".join(values) if is_grid
+            else f"{total} trials of a search over " + ", ".join(values))
+    return f"[sweep] {what} (Hydra's folders: {sweep_dir})"
 
 
 _active: SweepCallback | None = None  # the sweep this process is running, for Ctrl-C

@@ -5,6 +5,7 @@ in the process: joblib reuses worker processes between jobs).
   lock), the experiment, retries of sqlite's transient locks, one-line error text.
 - ``runs``: create, record and close runs; find runs by tag; the runs a sweep reused.
 - ``provenance``: where the code came from, and values made safe to record.
+- ``ui``: the address in the MLflow UI of what a command just recorded.
 """
 
 from .provenance import dumps_overrides, provenance, redact, strip_credentials
