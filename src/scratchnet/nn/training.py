@@ -30,6 +30,7 @@ class FitResult:
     params: Params  # the weights after the last finite epoch's update
     diverged_epoch: int | None = None  # 1-based epoch whose loss was not finite
     diverged_value: float | None = None
+    stopped_epoch: int | None = None  # 1-based epoch after which should_stop ended training
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,29 @@ class TrainResult:
         return float(self.fit.losses[-1])
 
 
+# (epoch, loss) -> stop now? Called after the update of every check_every-th epoch (1-based),
+# with that epoch's loss; e.g. a search's pruner.
+ShouldStop = Callable[[int, float], bool]
+
+
 def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
-        activation: str) -> FitResult:
+        activation: str, should_stop: ShouldStop | None = None,
+        check_every: int = 1) -> FitResult:
     """Full-batch training. x, y: (n, 1). The loss of each epoch is the MSE of that epoch's
-    forward pass, before its update, as in the article; a non-finite loss stops training."""
+    forward pass, before its update, as in the article; a non-finite loss stops training, and
+    so does ``should_stop`` answering True (the weights are then those a run of that many
+    epochs would end with)."""
     losses = np.empty(epochs)
     # One BLAS thread: these matrices are far too small for threads to pay. Overflow to inf
     # and inf - inf are how divergence shows, and the loop stops on the loss they make.
     with threadpool_limits(limits=1), np.errstate(over="ignore", invalid="ignore"):
-        return _fit_loop(params, x, y, optimizer, losses, activation)
+        return _fit_loop(params, x, y, optimizer, losses, activation, should_stop, check_every)
 
 
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
-              activation: str) -> FitResult:
-    """Fills ``losses`` epoch by epoch, stopping early at a non-finite loss."""
+              activation: str, should_stop: ShouldStop | None = None,
+              check_every: int = 1) -> FitResult:
+    """Fills ``losses`` epoch by epoch, stopping early at a non-finite loss or when asked."""
     net = Network(params, activation, len(x))  # a copy of params, updated in place
     for epoch in range(len(losses)):
         loss = net.forward(x, y)
@@ -74,6 +84,10 @@ def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: n
         losses[epoch] = loss
         net.backward()
         optimizer.step(net.theta, net.grad)
+        checkpoint = should_stop is not None and (epoch + 1) % check_every == 0
+        if checkpoint and should_stop(epoch + 1, loss):
+            return FitResult(losses[:epoch + 1].copy(), net.copy_params(),
+                             stopped_epoch=epoch + 1)
     return FitResult(losses, net.copy_params())
 
 
@@ -105,13 +119,15 @@ def initial_state(config: Config) -> tuple[Curve, Params]:
     return curve, params
 
 
-def train_network(config: Config) -> TrainResult:
-    """Data, initial weights and training, all determined by the config."""
+def train_network(config: Config, should_stop: ShouldStop | None = None) -> TrainResult:
+    """Data, initial weights and training, all determined by the config; ``should_stop`` is
+    asked every ``tracking.log_every`` epochs (the loss history's resolution)."""
     curve, params = initial_state(config)
     optimizer = make_optimizer(config.train.optimizer, config.train.lr)
     start = time.perf_counter()
     result = fit(params, curve.t[:, None], curve.y_obs[:, None], optimizer,
-                 config.train.epochs, config.model.activation)
+                 config.train.epochs, config.model.activation, should_stop,
+                 config.tracking.log_every)
     seconds = time.perf_counter() - start
     with np.errstate(all="ignore"):  # a diverged network may overflow here; it is scored nan
         y_dense = predict(result.params, curve.t_dense[:, None], config.model.activation)[:, 0]

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from .. import tracking
 from ..cli import one_line
 from ..config import overrides_config, to_config
-from . import cluster
+from . import cluster, search
 from .grid import job_grid, sweep_axes, sweep_key, sweep_name
 from .job import SWEEP_FILE
 from .progress import PROGRESS_FILE, Progress, crash_message
@@ -62,6 +62,8 @@ class SweepCallback(Callback):
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
         tracking.check_uri(base.tracking.uri)  # a store that cannot work stops the sweep here
+        if search.is_search(hydra_cfg.sweeper):  # its space, pruner and storage, checked
+            search.check(config, base)
         self.base = base
         total = len(jobs) if jobs is not None else int(hydra_cfg.sweeper.get("n_trials") or 0)
         sweep_dir = Path(str(hydra_cfg.sweep.dir))
@@ -121,7 +123,7 @@ class SweepCallback(Callback):
         if self.failure is not None:  # no parent run: the jobs did not run
             raise self.failure
         crashed = summary.jobs_with("failed")
-        reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
+        reused = [r["run_id"] for r in summary.records if r["status"] == "skipped" and r["run_id"]]
         try:
             try:
                 tracking.record_reused_runs(self.client, self.parent_id, reused)
