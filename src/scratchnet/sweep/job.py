@@ -88,7 +88,8 @@ def train_and_record(config: Config, overrides: list[str], parent_run_id: str,
         reporter = TrialReporter(*study) if study is not None else None
         with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
             outcome = run(config, parent_run_id=parent_run_id, overrides=overrides,
-                          should_stop=reporter.should_stop if reporter else None)
+                          should_stop=reporter.should_stop if reporter and reporter.prunes
+                          else None)
         objective = math.inf if outcome.failure else outcome.result.true_mse
         if reporter is not None:
             reporter.tell(objective, outcome.run_id, pruned=outcome.pruned_at is not None)

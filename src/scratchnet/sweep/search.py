@@ -225,23 +225,45 @@ def requeue_interrupted(study: optuna.Study, storage: optuna.storages.RDBStorage
 # ---------------------------------------------------------------- a trial, in its job
 
 class TrialReporter:
-    """One trial as its job sees it: its loss reported, the pruner asked, the outcome told."""
+    """One trial as its job sees it: its loss reported, the pruner asked, the outcome told.
+
+    The median and percentile pruners judge the trial against the trials complete when it
+    was asked, copied once into an in-memory study: the same answer whichever of its batch
+    finishes first, and no re-read of the storage at every report (Optuna re-reads every
+    running trial with all its reports each time: ~10 ms a report by the end of a trial).
+    Hyperband sorts trials into brackets by their numbers: it asks the study itself."""
 
     def __init__(self, ref: StudyRef, number: int):
         import optuna
+        from optuna.trial import TrialState
 
         storage = open_storage(ref.storage)
-        self.study = optuna.load_study(study_name=ref.name, storage=storage,
-                                       pruner=make_pruner(ref.pruner))
+        self.pruner = make_pruner(ref.pruner)
+        self.study = optuna.load_study(study_name=ref.name, storage=storage, pruner=self.pruner)
         trial_id = storage.get_trial_id_from_study_id_trial_number(
             storage.get_study_id_from_name(ref.name), number)
         self.trial = optuna.trial.Trial(self.study, trial_id)
-        self.number = number
+        self.number, self.reports = number, {}
+        self.peers = None
+        if ref.pruner in ("median", "percentile"):
+            asked = storage.get_trial(trial_id).datetime_start
+            self.peers = optuna.create_study(direction="minimize", pruner=self.pruner)
+            self.peers.add_trials(t for t in self.study.get_trials(states=(TrialState.COMPLETE,))
+                                  if t.datetime_complete <= asked)
+        self.prunes = ref.pruner != "none"
 
     def should_stop(self, epoch: int, loss: float) -> bool:
         """Report the loss at this epoch (step = epoch); the pruner's answer."""
+        import optuna
+        from optuna.trial import TrialState
+
         self.trial.report(loss, epoch)
-        return self.trial.should_prune()
+        if self.peers is None:
+            return self.trial.should_prune()
+        self.reports[epoch] = loss
+        now = optuna.trial.create_trial(state=TrialState.RUNNING,
+                                        intermediate_values=self.reports)
+        return self.pruner.prune(self.peers, now)
 
     def tell(self, objective: float, run_id: str | None, pruned: bool) -> None:
         """COMPLETE with true_mse (inf for a diverged run), PRUNED, or FAIL (nan: crashed)."""
