@@ -267,10 +267,14 @@ class TrialReporter:
 
     def tell(self, objective: float, run_id: str | None, pruned: bool) -> None:
         """COMPLETE with true_mse (inf for a diverged run), PRUNED, or FAIL (nan: crashed)."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        if run_id is not None:
-            self.trial.set_user_attr(RUN_ATTR, run_id)
+        try:
+            if run_id is not None:
+                self.trial.set_user_attr(RUN_ATTR, run_id)
+        except UpdateFinishedTrialError:  # a rerun of the command failed it as interrupted
+            return
         if pruned:
             self.study.tell(self.number, state=TrialState.PRUNED, skip_if_finished=True)
         elif math.isnan(objective):
