@@ -38,13 +38,15 @@ def test_tpe_search_minimises_the_true_mse_the_runs_record(tmp_path):
                       "hydra.sweeper.n_jobs=2", "train.epochs=60",
                       f"tracking.uri={store_uri(tmp_path)}"], tmp_path)
     assert result.returncode == 0, result.stderr
-    _, children = children_of_sweeps(tmp_path)
+    parents, children = children_of_sweeps(tmp_path)
     assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
     # the search space of conf/search/optuna.yaml was used
     assert {r.data.params["model.hidden_size"] for r in children} <= {"4", "8", "16", "32", "64"}
     assert all(0.005 <= float(r.data.params["train.lr"]) <= 0.2 for r in children)
     # the objective Optuna minimised is the true_mse recorded in MLflow, trial by trial
     study = the_study(tmp_path)
+    assert parents[0].data.tags[search.TAG_STUDY] == study.study_name
+    assert parents[0].data.tags[search.TAG_STORAGE] == f"sqlite:///{tmp_path / 'optuna.db'}"
     by_run = {r.info.run_id: r for r in children}
     for trial in study.trials:
         assert trial.value == by_run[trial.user_attrs[search.RUN_ATTR]].data.metrics["true_mse"]

@@ -227,3 +227,13 @@ def test_the_pruner_judges_a_trial_by_the_trials_complete_when_it_was_asked(stud
     late = study.ask(space)
     assert not search.TrialReporter(study_ref, early.number).should_stop(10, 4.5)
     assert search.TrialReporter(study_ref, late.number).should_stop(10, 4.5)
+
+
+def test_a_continued_study_does_not_propose_the_first_runs_points_again(study_ref):
+    space = {"x": FloatDistribution(0, 1)}
+    first = open_test_study(study_ref)
+    points = [first.ask(space).params for _ in range(2)]
+    again = open_test_study(study_ref)  # the same seed, the study continued
+    assert [again.ask(space).params for _ in range(2)] != points
+    other = open_test_study(search.StudyRef(study_ref.storage, "another", "median"))
+    assert [other.ask(space).params for _ in range(2)] == points  # a new study: the same

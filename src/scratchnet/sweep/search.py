@@ -34,6 +34,8 @@ PRUNERS = ("median", "percentile", "hyperband", "none")
 RUN_ATTR = "mlflow_run_id"  # trial user attr: the MLflow run that gave its value
 WARM_ATTR = "warm_start"  # trial user attr: added from an earlier sweep's run, not run here
 INTERRUPTED_ATTR = "interrupted"  # trial user attr: left RUNNING by a killed search
+TAG_STUDY = "scratchnet.optuna_study"  # on a search's parent run: its study's name
+TAG_STORAGE = "scratchnet.optuna_storage"  # and the storage it is in (no credentials)
 
 
 def is_search(sweeper_cfg: DictConfig) -> bool:
@@ -87,14 +89,16 @@ def distribution(key: str, override) -> Any:
                       "space; use choice(...), range(...), interval(a, b) or tag(log, ...)")
 
 
-def check(cfg: DictConfig, base: Config) -> None:
+def check(cfg: DictConfig, base: Config) -> str:
     """Before anything is written: the search space inside every key's valid range, a known
-    pruner, a storage that opens."""
+    pruner, a storage that opens; its URL."""
     sweeper_cfg = cfg.hydra.sweeper
     space, _ = search_space(dict(sweeper_cfg.params or {}), list(cfg.hydra.overrides.task))
     check_space(cfg, space)
     make_pruner(str(sweeper_cfg.pruner))
-    open_storage(storage_url(sweeper_cfg, base.tracking.uri, Path(cfg.hydra.runtime.cwd)))
+    url = storage_url(sweeper_cfg, base.tracking.uri, Path(cfg.hydra.runtime.cwd))
+    open_storage(url)
+    return url
 
 
 def bounds(space_item: Any) -> list[Any]:
@@ -190,13 +194,20 @@ class StudyRef:
 
 def open_study(storage: optuna.storages.RDBStorage, ref: StudyRef,
                seed: int | None = None) -> optuna.Study:
-    """The study, created on first use: TPE seeded with ``seed``, minimising true_mse."""
+    """The study, created on first use: TPE seeded, minimising true_mse. A study continued
+    by a rerun seeds TPE with ``seed`` plus the trials already in it: seeded the same, it
+    would propose the points of the first run again (its first trials are random draws)."""
     import optuna
 
-    return optuna.create_study(storage=storage, study_name=ref.name,
-                               sampler=optuna.samplers.TPESampler(seed=seed),
-                               pruner=make_pruner(ref.pruner), direction="minimize",
-                               load_if_exists=True)
+    def with_seed(offset: int) -> optuna.Study:
+        sampler = optuna.samplers.TPESampler(seed=None if seed is None else seed + offset)
+        return optuna.create_study(storage=storage, study_name=ref.name, sampler=sampler,
+                                   pruner=make_pruner(ref.pruner), direction="minimize",
+                                   load_if_exists=True)
+
+    study = with_seed(0)
+    earlier = len(study.get_trials(deepcopy=False))
+    return with_seed(earlier) if earlier else study
 
 
 def counted(trial) -> bool:
