@@ -199,6 +199,10 @@ def test_warm_start_adds_the_runs_of_earlier_sweeps_inside_the_space(tmp_path, n
                                           for r in inside]
     assert [t.value for t in trials] == [r.data.metrics["true_mse"] for r in inside]
     assert [t.user_attrs[search.RUN_ATTR] for t in trials] == [r.info.run_id for r in inside]
+    for trial in trials:  # the loss history as its reports, for the pruner
+        history = grid.client.get_metric_history(trial.user_attrs[search.RUN_ATTR], "loss")
+        assert trial.intermediate_values == {m.step: m.value for m in history}
+        assert sorted(trial.intermediate_values) == [1, *range(10, 121, 10)]
     assert not any(search.counted(t) for t in trials)  # they do not count towards n_trials
     # each run is added once, however often the command is run
     assert search.warm_start(study, grid.client, grid.exp_id, base, space) == 0

@@ -300,7 +300,7 @@ def warm_start(study: optuna.Study, client, exp_id: str, base: Config,
                space: dict[str, Any]) -> int:
     """Add to the study the FINISHED, unpruned child runs of earlier sweeps in the experiment
     whose every key is inside the space (swept keys) or equal to this search's (the others),
-    oldest first, each once; how many were added."""
+    oldest first, each once, with their true_mse and loss histories; how many were added."""
     import optuna
 
     known = {t.user_attrs.get(RUN_ATTR) for t in study.get_trials(deepcopy=False)}
@@ -313,8 +313,11 @@ def warm_start(study: optuna.Study, client, exp_id: str, base: Config,
         params = params_inside(run.data.params, base_flat, space)
         if params is None:
             continue
+        # its loss history as the trial's reports (step = epoch), which the pruner compares
+        history = tracking.with_retry(client.get_metric_history, run.info.run_id, "loss")
         study.add_trial(optuna.trial.create_trial(
             params=params, distributions=space, value=value,
+            intermediate_values={m.step: m.value for m in history},
             user_attrs={RUN_ATTR: run.info.run_id, WARM_ATTR: True}))
         added += 1
     return added
