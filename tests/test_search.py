@@ -241,3 +241,14 @@ def test_a_continued_study_does_not_propose_the_first_runs_points_again(study_re
     assert [again.ask(space).params for _ in range(2)] != points
     other = open_test_study(search.StudyRef(study_ref.storage, "another", "median"))
     assert [other.ask(space).params for _ in range(2)] == points  # a new study: the same
+
+
+def test_a_searchs_seed_pruner_and_warm_start_make_another_study_its_batch_size_does_not():
+    from scratchnet.sweep.grid import sweep_key
+
+    base = compose_config()
+    key = sweep_key(base, multirun_hydra(["search=optuna"]))
+    for other in ("hydra.sweeper.sampler.seed=2", "hydra.sweeper.pruner=none",
+                  "hydra.sweeper.warm_start=true", "hydra.sweeper.n_trials=31"):
+        assert sweep_key(base, multirun_hydra(["search=optuna", other])) != key, other
+    assert sweep_key(base, multirun_hydra(["search=optuna", "hydra.sweeper.n_jobs=4"])) == key
