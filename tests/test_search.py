@@ -252,3 +252,22 @@ def test_a_searchs_seed_pruner_and_warm_start_make_another_study_its_batch_size_
                   "hydra.sweeper.warm_start=true", "hydra.sweeper.n_trials=31"):
         assert sweep_key(base, multirun_hydra(["search=optuna", other])) != key, other
     assert sweep_key(base, multirun_hydra(["search=optuna", "hydra.sweeper.n_jobs=4"])) == key
+
+
+@pytest.mark.parametrize("pruner, prunes_worst", [("median", True), ("percentile", True),
+                                                  ("hyperband", None), ("none", False)])
+def test_every_pruner_can_be_chosen_and_none_asks_nothing(tmp_path, pruner, prunes_worst):
+    ref = search.StudyRef(f"sqlite:///{tmp_path / 'optuna.db'}", "s", pruner)
+    study = open_test_study(ref)
+    space = {"x": FloatDistribution(0, 1)}
+    for value in (1.0, 2.0, 3.0, 4.0, 5.0):
+        trial = study.ask(space)
+        for step in (10, 20):
+            trial.report(value, step)
+        study.tell(trial, value)
+    reporter = search.TrialReporter(ref, study.ask(space).number)
+    assert reporter.prunes == (pruner != "none")
+    answer = reporter.should_stop(10, 9.0)  # worse than every complete trial
+    assert isinstance(answer, bool)
+    if prunes_worst is not None:  # hyperband's answer depends on its bracket
+        assert answer is prunes_worst

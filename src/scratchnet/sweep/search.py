@@ -270,11 +270,11 @@ class TrialReporter:
 
         self.trial.report(loss, epoch)
         if self.peers is None:
-            return self.trial.should_prune()
+            return bool(self.trial.should_prune())
         self.reports[epoch] = loss
         now = optuna.trial.create_trial(state=TrialState.RUNNING,
                                         intermediate_values=self.reports)
-        return self.pruner.prune(self.peers, now)
+        return bool(self.pruner.prune(self.peers, now))  # numpy's bool_ from the median
 
     def tell(self, objective: float, run_id: str | None, pruned: bool) -> None:
         """COMPLETE with true_mse (inf for a diverged run), PRUNED, or FAIL (nan: crashed)."""
