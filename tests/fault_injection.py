@@ -28,16 +28,16 @@ class DieInJob(Callback):
         job.patched_by_fault_injection = True
         real_job, real_fit, when = job.train_and_record, training.fit, self.when
 
-        def train_and_record(config, overrides, parent_run_id, progress):
+        def train_and_record(config, overrides, *job_args):
             chosen = when in overrides
 
-            def fit(params, x, y, optimizer, epochs, activation, schedule=None):
+            def fit(params, x, y, optimizer, epochs, *fit_args, **fit_kwargs):
                 if chosen:
-                    real_fit(params, x, y, optimizer, epochs // 2, activation, schedule)
+                    real_fit(params, x, y, optimizer, epochs // 2, *fit_args, **fit_kwargs)
                     os._exit(3)
-                return real_fit(params, x, y, optimizer, epochs, activation, schedule)
+                return real_fit(params, x, y, optimizer, epochs, *fit_args, **fit_kwargs)
 
             training.fit = fit
-            return real_job(config, overrides, parent_run_id, progress)
+            return real_job(config, overrides, *job_args)
 
         job.train_and_record = train_and_record

@@ -17,7 +17,7 @@ import yaml
 from . import tracking
 from .config import Config, config_hash, flatten
 from .nn.network import predict
-from .nn.training import TrainResult, train_network
+from .nn.training import ShouldStop, TrainResult, train_network
 from .plots import save_fit_figure
 
 
@@ -35,11 +35,17 @@ class RunOutcome:
             return None
         return f"diverged at epoch {fit.diverged_epoch}: loss={fit.diverged_value}"
 
+    @property
+    def pruned_at(self) -> int | None:
+        """The epoch after which a search's pruner stopped this run, or None."""
+        return self.result.fit.stopped_epoch
+
 
 def run(config: Config, *, parent_run_id: str | None = None, overrides: Sequence[str] = (),
-        run_name: str | None = None) -> RunOutcome:
+        run_name: str | None = None, should_stop: ShouldStop | None = None) -> RunOutcome:
     """Train and record one run. A diverged run ends FAILED with its reason; an interrupted
-    one KILLED; any other error FAILED with the error, which is then re-raised."""
+    one KILLED; any other error FAILED with the error, which is then re-raised. A run that
+    ``should_stop`` ended (a search's pruner) ends FINISHED, tagged with its last epoch."""
     client = tracking.open_store(config.tracking.uri)
     exp_id = tracking.experiment_id(client, config.tracking.experiment, config.tracking.uri)
     tags = {**tracking.provenance(), tracking.TAG_CONFIG_HASH: config_hash(config),
@@ -49,9 +55,11 @@ def run(config: Config, *, parent_run_id: str | None = None, overrides: Sequence
     run_id = tracking.start_run(client, exp_id, run_name or default_run_name(config), tags,
                                 flatten(config))
     try:
-        result = train_network(config)
+        result = train_network(config, should_stop)
         outcome = RunOutcome(run_id, result, exp_id)
         record_result(client, run_id, config, result)
+        if outcome.pruned_at is not None:
+            tracking.set_tags(client, run_id, {tracking.TAG_PRUNED: str(outcome.pruned_at)})
     except KeyboardInterrupt:
         tracking.end_run(client, run_id, "KILLED", "interrupted (SIGINT)")
         raise

@@ -41,7 +41,8 @@ def hydra_app(cfg: DictConfig) -> float:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             from .sweep.job import run_job
 
-            return run_job(config, overrides, str(launched_in / hydra_cfg.sweep.dir))
+            return run_job(config, overrides, str(launched_in / hydra_cfg.sweep.dir),
+                           hydra_cfg.sweeper.get("trial"))  # search=optuna: its trial
         return single_run(config, overrides)
 
 

@@ -32,6 +32,7 @@ class FitResult:
     diverged_value: float | None = None
     rates: np.ndarray | None = None  # (epochs_run,) the learning rate of each epoch's update
     halvings: int = 0  # times the schedule halved the rate
+    stopped_epoch: int | None = None  # 1-based epoch after which should_stop ended training
 
 
 @dataclass(frozen=True)
@@ -54,21 +55,31 @@ class TrainResult:
         return float(self.fit.losses[-1])
 
 
+# (epoch, loss) -> stop now? Called after the update of every check_every-th epoch (1-based),
+# with that epoch's loss; e.g. a search's pruner.
+ShouldStop = Callable[[int, float], bool]
+
+
 def fit(params: Params, x: np.ndarray, y: np.ndarray, optimizer, epochs: int,
-        activation: str, schedule: ConstantRate | HalveOnPlateau | None = None) -> FitResult:
+        activation: str, schedule: ConstantRate | HalveOnPlateau | None = None,
+        should_stop: ShouldStop | None = None, check_every: int = 1) -> FitResult:
     """Full-batch training. x, y: (n, 1). The loss of each epoch is the MSE of that epoch's
     forward pass, before its update, as in the article. The schedule (by default a constant
-    rate) sets the optimizer's rate and decides what a non-finite loss does."""
+    rate) sets the optimizer's rate and decides what a non-finite loss does; ``should_stop``
+    answering True ends training (the weights are then those a run of that many epochs would
+    end with)."""
     schedule = schedule or ConstantRate(optimizer, epochs)
     losses = np.empty(epochs)
     # One BLAS thread: these matrices are far too small for threads to pay. Overflow to inf
     # and inf - inf are how divergence shows, and the loop stops on the loss they make.
     with threadpool_limits(limits=1), np.errstate(over="ignore", invalid="ignore"):
-        return _fit_loop(params, x, y, optimizer, losses, activation, schedule)
+        return _fit_loop(params, x, y, optimizer, losses, activation, schedule, should_stop,
+                         check_every)
 
 
 def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: np.ndarray,
-              activation: str, schedule: ConstantRate | HalveOnPlateau) -> FitResult:
+              activation: str, schedule: ConstantRate | HalveOnPlateau,
+              should_stop: ShouldStop | None = None, check_every: int = 1) -> FitResult:
     """Fills ``losses`` epoch by epoch. A non-finite loss stops training, unless the schedule
     puts back earlier weights at a lower rate: that epoch then starts from them."""
     net = Network(params, activation, len(x))  # a copy of params, updated in place
@@ -83,6 +94,11 @@ def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: n
         schedule.observe(epoch, loss, net.theta)  # may change the rate of this update
         net.backward()
         optimizer.step(net.theta, net.grad)
+        checkpoint = should_stop is not None and (epoch + 1) % check_every == 0
+        if checkpoint and should_stop(epoch + 1, loss):
+            return FitResult(losses[:epoch + 1].copy(), net.copy_params(),
+                             rates=schedule.rates(epoch + 1), halvings=schedule.halvings,
+                             stopped_epoch=epoch + 1)
     return FitResult(losses, net.copy_params(), rates=schedule.rates(len(losses)),
                      halvings=schedule.halvings)
 
@@ -123,14 +139,16 @@ def initial_state(config: Config) -> tuple[Curve, Params]:
     return curve, params
 
 
-def train_network(config: Config) -> TrainResult:
-    """Data, initial weights and training, all determined by the config."""
+def train_network(config: Config, should_stop: ShouldStop | None = None) -> TrainResult:
+    """Data, initial weights and training, all determined by the config; ``should_stop`` is
+    asked every ``tracking.log_every`` epochs (the loss history's resolution)."""
     curve, params = initial_state(config)
     optimizer = make_optimizer(config.train.optimizer, config.train.lr)
     schedule = make_schedule(config.train, optimizer)
     start = time.perf_counter()
     result = fit(params, curve.t[:, None], curve.y_obs[:, None], optimizer,
-                 config.train.epochs, config.model.activation, schedule)
+                 config.train.epochs, config.model.activation, schedule,
+                 should_stop=should_stop, check_every=config.tracking.log_every)
     seconds = time.perf_counter() - start
     with np.errstate(all="ignore"):  # a diverged network may overflow here; it is scored nan
         y_dense = predict(result.params, curve.t_dense[:, None], config.model.activation)[:, 0]

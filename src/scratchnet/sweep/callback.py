@@ -18,7 +18,7 @@ from .. import tracking
 from ..cli import one_line
 from ..config import overrides_config, to_config
 from ..tracking import ui
-from . import cluster
+from . import cluster, search
 from .grid import job_grid, sweep_axes, sweep_key, sweep_name
 from .job import SWEEP_FILE
 from .progress import PROGRESS_FILE, Progress, crash_message
@@ -34,6 +34,7 @@ class SweepCallback(Callback):
         self.report_dir = report_dir
         self.progress: Progress | None = None
         self.failure: Exception | None = None  # why prepare() could make no parent run
+        self.study_tags: dict[str, str] = {}  # a search's parent names its Optuna study
 
     def __getstate__(self) -> dict:
         # Hydra's launchers pickle the callbacks into every job; the store client and the
@@ -63,6 +64,11 @@ class SweepCallback(Callback):
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
         tracking.check_uri(base.tracking.uri)  # a store that cannot work stops the sweep here
+        key = sweep_key(base, hydra_cfg)
+        if search.is_search(hydra_cfg.sweeper):  # its space, pruner and storage, checked
+            self.study_tags = {
+                search.TAG_STUDY: search.study_name(hydra_cfg.sweeper, key),
+                search.TAG_STORAGE: tracking.redact(search.check(config, base))}
         self.base = base
         total = len(jobs) if jobs is not None else int(hydra_cfg.sweeper.get("n_trials") or 0)
         sweep_dir = Path(str(hydra_cfg.sweep.dir))
@@ -70,7 +76,7 @@ class SweepCallback(Callback):
         # The store is opened (created and migrated once) and the parent run made in the
         # background, while the launcher starts its workers, which import what jobs need
         # meanwhile; each job waits for the sweep file this writes (sweep.job).
-        identity = (sweep_key(base, hydra_cfg), sweep_axes(hydra_cfg), total)
+        identity = (key, sweep_axes(hydra_cfg), total)
         print(grid_line(identity[1], total, jobs is not None, sweep_dir), file=sys.stderr)
         self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
                                           args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
@@ -109,7 +115,7 @@ class SweepCallback(Callback):
                   + (f"; marked {killed} stale RUNNING runs KILLED" if killed else ""),
                   file=sys.stderr)
             return parent_id
-        tags = {**tracking.provenance(), tracking.TAG_SWEEP_KEY: key,
+        tags = {**tracking.provenance(), **self.study_tags, tracking.TAG_SWEEP_KEY: key,
                 "scratchnet.sweep_size": str(total)}
         return tracking.start_run(client, exp_id, sweep_name(axes), tags,
                                   {"sweep.grid": json.dumps(axes), "sweep.size": total})
@@ -123,7 +129,7 @@ class SweepCallback(Callback):
         if self.failure is not None:  # no parent run: the jobs did not run
             raise self.failure
         crashed = summary.jobs_with("failed")
-        reused = [r["run_id"] for r in summary.records if r["status"] == "skipped"]
+        reused = [r["run_id"] for r in summary.records if r["status"] == "skipped" and r["run_id"]]
         try:
             try:
                 tracking.record_reused_runs(self.client, self.parent_id, reused)

@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import json
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, config_hash
 
@@ -64,6 +64,10 @@ def sweep_key(base: Config, hydra_cfg: DictConfig) -> str:
     sweeper = GRID_IDENTITY if grid else str(hydra_cfg.sweeper.get("_target_"))
     identity = {"base": config_hash(base), "sweeper": sweeper, "axes": axes,
                 "n_trials": hydra_cfg.sweeper.get("n_trials")}
+    if not grid:  # a search: its seed, pruner and warm start make another search
+        sweeper_cfg = OmegaConf.to_container(hydra_cfg.sweeper, resolve=True)
+        identity["search"] = {key: sweeper_cfg.get(key)
+                              for key in ("sampler", "pruner", "warm_start")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -24,27 +24,35 @@ from threadpoolctl import threadpool_limits
 from .. import tracking
 from ..config import Config, config_hash
 from .progress import PROGRESS_FILE, append_progress
+from .search import StudyRef, TrialReporter
 
 SWEEP_FILE = "sweep.json"  # written by the callback as workers start: parent run id, flags
 
 
-def run_job(config: Config, overrides: list[str], sweep_dir: str) -> float:
+def run_job(config: Config, overrides: list[str], sweep_dir: str,
+            trial: int | None = None) -> float:
     """Run one job; its objective for sweepers: true_mse, inf if it diverged, nan if it
     crashed. Errors are recorded in the progress file, not raised, so one bad job does not
-    abort the sweep; the callback reports crashed jobs at the end."""
+    abort the sweep; the callback reports crashed jobs at the end. ``trial``: the number of
+    the Optuna trial this job is (search=optuna), which it reports to and tells."""
     progress = Path(sweep_dir) / PROGRESS_FILE
     try:
+        study = None if trial is None else (StudyRef.read(Path(sweep_dir)), trial)
         client = tracking.open_store(config.tracking.uri)
         info = wait_for_sweep_file(Path(sweep_dir) / SWEEP_FILE)
         previous = None if info["fresh"] else tracking.finished_run(
             client, info["experiment_id"], config_hash(config))
+        if previous is not None:
+            objective = previous.data.metrics.get("true_mse", math.inf)
+            if study is not None:
+                TrialReporter(*study).tell(objective, previous.info.run_id, pruned=False)
     except Exception as error:  # noqa: BLE001 (recorded as this job's failure)
         append_progress(progress, "failed", overrides, None, tracking.describe_error(error))
         return math.nan
     if previous is not None:
         append_progress(progress, "skipped", overrides, previous.info.run_id)
-        return previous.data.metrics.get("true_mse", math.inf)
-    job = (config, overrides, info["parent_run_id"], progress)
+        return objective
+    job = (config, overrides, info["parent_run_id"], progress, study)
     if multiprocessing.current_process().daemon:
         return train_and_record(*job)
     objective, exitcode = job_process().run(job)
@@ -71,19 +79,27 @@ def wait_for_sweep_file(path: Path, seconds: float = 600.0) -> dict:
 
 
 def train_and_record(config: Config, overrides: list[str], parent_run_id: str,
-                     progress: Path) -> float:
-    """The job itself: one recorded run under the sweep's parent; its objective."""
+                     progress: Path, study: tuple[StudyRef, int] | None = None) -> float:
+    """The job itself: one recorded run under the sweep's parent; its objective. In a search,
+    its loss goes to its trial every tracking.log_every epochs and the pruner may stop it."""
     from ..run import run
 
     try:
+        reporter = TrialReporter(*study) if study is not None else None
         with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
-            outcome = run(config, parent_run_id=parent_run_id, overrides=overrides)
+            outcome = run(config, parent_run_id=parent_run_id, overrides=overrides,
+                          should_stop=reporter.should_stop if reporter and reporter.prunes
+                          else None)
+        objective = math.inf if outcome.failure else outcome.result.true_mse
+        if reporter is not None:
+            reporter.tell(objective, outcome.run_id, pruned=outcome.pruned_at is not None)
     except Exception as error:  # noqa: BLE001 (recorded; the sweep goes on)
         append_progress(progress, "failed", overrides, None, tracking.describe_error(error))
         return math.nan
-    append_progress(progress, "diverged" if outcome.failure else "done", overrides,
-                    outcome.run_id)
-    return math.inf if outcome.failure else outcome.result.true_mse
+    status = ("pruned" if outcome.pruned_at is not None
+              else "diverged" if outcome.failure else "done")
+    append_progress(progress, status, overrides, outcome.run_id)
+    return objective
 
 
 class JobProcess:

@@ -15,7 +15,8 @@ PROGRESS_FILE = "progress.jsonl"
 
 def append_progress(path: Path, status: str, overrides: list[str], run_id: str | None,
                     error: str | None = None) -> None:
-    """Record a job's outcome: done, diverged, skipped (answered by an earlier run) or failed."""
+    """Record a job's outcome: done, diverged, pruned (stopped by a search's pruner), skipped
+    (answered by an earlier run) or failed."""
     line = json.dumps({"status": status, "overrides": list(overrides), "run_id": run_id,
                        "error": error}) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -45,8 +46,10 @@ class Summary:
             eta = _clock(elapsed / ran * (self.total - done))
         elif done >= self.total:
             eta = "0:00"
+        pruned = self.count("pruned")  # only a search prunes: the grid's line does not change
         return (f"[sweep] {done}/{self.total or '?'} done, {self.count('skipped')} skipped, "
-                f"{self.count('diverged')} diverged, {self.count('failed')} failed, "
+                + (f"{pruned} pruned, " if pruned else "")
+                + f"{self.count('diverged')} diverged, {self.count('failed')} failed, "
                 f"elapsed {_clock(elapsed)}, ETA {eta}")
 
 

@@ -14,6 +14,7 @@ from .runs import (
     TAG_FAILURE,
     TAG_OVERRIDES,
     TAG_PARENT,
+    TAG_PRUNED,
     TAG_SWEEP_KEY,
     end_run,
     finished_run,
@@ -40,7 +41,7 @@ from .store import (
 )
 
 __all__ = [
-    "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_SWEEP_KEY",
+    "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_PRUNED", "TAG_SWEEP_KEY",
     "TrackingError", "check_uri", "describe_error", "dumps_overrides", "end_run",
     "experiment_id", "finished_run", "history_steps", "log_metrics", "log_params",
     "open_existing_store", "open_store", "provenance", "rate_steps", "record_reused_runs",

@@ -22,6 +22,7 @@ TAG_CONFIG_HASH = "scratchnet.config_hash"  # identity of what a run computes (c
 TAG_FAILURE = "scratchnet.failure"  # why a run is FAILED or KILLED, one line
 TAG_OVERRIDES = "scratchnet.overrides"  # the Hydra overrides of the job, JSON list
 TAG_SWEEP_KEY = "scratchnet.sweep_key"  # on a parent run: identity of the sweep command
+TAG_PRUNED = "scratchnet.pruned"  # on a run a search's pruner stopped: its last epoch
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own tag: nests a run under its sweep
 METRICS_PER_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 PARAMS_PER_BATCH = 100  # and of params
@@ -108,10 +109,13 @@ def runs_with_tag(client: MlflowClient, exp_id: str, key: str, value: str,
 
 
 def finished_run(client: MlflowClient, exp_id: str, config_hash: str):
-    """A FINISHED run (or one that diverged: a result too) with this config, else None."""
+    """A FINISHED run (or one that diverged: a result too) with this config, else None.
+    A pruned run stopped before its epochs were done: not this config's result."""
     for run in runs_with_tag(client, exp_id, TAG_CONFIG_HASH, config_hash,
                              statuses=("FINISHED", "FAILED")):
         diverged = run.data.tags.get(TAG_FAILURE, "").startswith("diverged")
+        if TAG_PRUNED in run.data.tags:
+            continue
         if run.info.status == "FINISHED" or diverged:
             return run
     return None
