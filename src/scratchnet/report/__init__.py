@@ -81,12 +81,14 @@ class Report:
         for title, rows in by_condition(self.summary, self.design):
             best = rows[rows.verdict == "best"]
             if best.empty:
-                lines.append(f"Best at {title}: none (no setting finished a seed)")
+                lines.append(f"Best at {title}: none (no setting finished a seed)"
+                             if self.design.conditions else "Best: none (nothing finished)")
                 continue
             row = best.iloc[0]
             tied = int((rows.verdict == "tied").sum())
             tested = int(rows.p_vs_best.notna().sum())
-            lines.append(f"Best at {title}: {setting_words(row, self.design.choices)}  "
+            at = f" at {title}" if self.design.conditions else ""
+            lines.append(f"Best{at}: {setting_words(row, self.design.choices)}  "
                          f"true_mse {interval_words(row, 'true_mse')} over {row.seeds} "
                          f"seeds; {tied} of {tested} settings tested are tied with it")
         return lines
