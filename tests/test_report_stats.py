@@ -95,7 +95,7 @@ def row(summary, noise, lr) -> pd.Series:
 
 
 def test_design_conditions_choices_and_kind(sweep):
-    runs, design, _ = sweep
+    _, design, _ = sweep
     assert design == Design(("data.noise",), ("train.lr",), "search")  # not every lr per noise
     grid = runs_frame([(n, lr, 1, "finished", 0.1) for n in (0.03, 0.06) for lr in (0.1, 0.2)])
     assert sweep_design(grid, ["data.noise", "train.lr"]).kind == "grid"
@@ -133,7 +133,7 @@ def test_conditions_are_compared_apart_and_pruned_runs_never_best(sweep):
 
 
 def test_suggestions_edge_diverged_and_seeds(sweep):
-    runs, design, summary = sweep
+    _, design, summary = sweep
     swept = {"data.noise": [0.03, 0.06], "train.lr": [0.01, 0.05, 0.1, 0.2, 0.3]}
     lines = suggestions(summary, design, swept, epochs=3000)
     assert not any("is the largest" in line for line in lines)  # 0.1 is inside 0.01..0.3

@@ -88,9 +88,11 @@ class Report:
             tied = int((rows.verdict == "tied").sum())
             tested = int(rows.p_vs_best.notna().sum())
             at = f" at {title}" if self.design.conditions else ""
+            seeds = f"{row.seeds} seed{'' if row.seeds == 1 else 's'}"
+            ties = (f"{tied} of {tested} settings tested are tied with it" if tested else
+                    "no other setting shares 2 seeds with it: no test")
             lines.append(f"Best{at}: {setting_words(row, self.design.choices)}  "
-                         f"true_mse {interval_words(row, 'true_mse')} over {row.seeds} "
-                         f"seeds; {tied} of {tested} settings tested are tied with it")
+                         f"true_mse {interval_words(row, 'true_mse')} over {seeds}; {ties}")
         return lines
 
 

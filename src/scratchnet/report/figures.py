@@ -128,8 +128,9 @@ def lines_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list], 
             for k, (_, line) in enumerate(lines):
                 line = line.sort_values(x)
                 shift = dodge(k, len(lines), log_x, swept[x])
-                low = (line[f"{metric}_mean"] - line[f"{metric}_ci_low"]).fillna(0).clip(lower=0)
-                high = (line[f"{metric}_ci_high"] - line[f"{metric}_mean"]).fillna(0).clip(lower=0)
+                # no bar (NaN) where a setting has one seed
+                low = (line[f"{metric}_mean"] - line[f"{metric}_ci_low"]).clip(lower=0)
+                high = (line[f"{metric}_ci_high"] - line[f"{metric}_mean"]).clip(lower=0)
                 ax.errorbar(shift(line[x]), line[f"{metric}_mean"], yerr=[low, high],
                             marker="o", capsize=3, label=in_words(line.iloc[0], others) or None)
             ax.set_yscale("log")
@@ -237,8 +238,8 @@ def best_settings_figure(summary: pd.DataFrame, design: Design, count: int = 10)
     axes = figure.subplots(1, len(panels), squeeze=False, sharex=True)[0]
     for ax, rows in zip(axes, panels):
         rows = rows.iloc[::-1]  # the best at the top
-        low = (rows.true_mse_mean - rows.true_mse_ci_low).fillna(0).clip(lower=0)
-        high = (rows.true_mse_ci_high - rows.true_mse_mean).fillna(0).clip(lower=0)
+        low = (rows.true_mse_mean - rows.true_mse_ci_low).clip(lower=0)  # NaN: no bar
+        high = (rows.true_mse_ci_high - rows.true_mse_mean).clip(lower=0)
         colours = ["tab:green" if v == "best" else "tab:blue" if v == "tied" else "tab:grey"
                    for v in rows.verdict]
         ax.barh(range(len(rows)), rows.true_mse_mean, xerr=[low, high], color=colours,

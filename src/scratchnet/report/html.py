@@ -53,7 +53,7 @@ def table(frame: pd.DataFrame, row_classes: list[str] = ()) -> str:
 
 
 def is_number(value) -> bool:
-    text = str(value).split(" ")[0].lstrip("<-")
+    text = str(value).split(" ")[0].lstrip("<-").rstrip("%")
     try:
         float(text)
     except ValueError:

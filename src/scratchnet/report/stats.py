@@ -147,7 +147,8 @@ def compare_with_best(runs: pd.DataFrame, summary: pd.DataFrame, design: Design)
             shared = values.index.intersection(best_values.index)
             summary.loc[index, "shared_seeds"] = len(shared)
             if len(shared) < 2:
-                summary.loc[index, "verdict"] = f"no test: {len(shared)} seed shared with the best"
+                seeds = f"{len(shared)} seed{'' if len(shared) == 1 else 's'}"
+                summary.loc[index, "verdict"] = f"no test: {seeds} shared with the best"
                 continue
             tested.append(index)
             p_raw.append(paired_p(values[shared].to_numpy(), best_values[shared].to_numpy()))
