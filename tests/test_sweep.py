@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import recorded_sweep, run_cli, run_train, store_uri
+from conftest import call_main, recorded_sweep, run_cli, run_train, store_uri
 from scratchnet.report import build_report
+from scratchnet.report.__main__ import main as report_main
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT, TAG_SWEEP_KEY
 
 AXES = {"model.hidden_size": [4, 16], "train.lr": [0.05, 0.1], "seed": [1, 2]}
@@ -133,6 +134,37 @@ def test_every_report_figure_shows_what_the_runs_say(recorded):
                      for r in children if r.data.params["model.hidden_size"] == str(hidden)
                      and float(r.data.params["train.lr"]) == lr]
         assert list(line.get_ydata()) in histories
+
+
+def test_report_html_holds_everything_and_fetches_nothing(recorded):
+    _, report, reports = recorded
+    page = (reports / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(report.figures) == 4
+    for fetching in ("<script", "<link", "src=\"http", "href=\"http", "@import", "url("):
+        assert fetching not in page
+    assert page.count('<tr class="best">') == 1 and "What to try next" in page
+
+
+def test_each_sweep_reports_to_its_own_folder_and_the_command_finds_any(
+        recorded, tmp_path, monkeypatch, capsys):
+    sweep, _, reports = recorded
+    before = {p.name: p.read_bytes() for p in reports.iterdir()}
+    other = recorded_sweep(sweep.uri, {"train.lr": [0.07], "seed": [1, 2]},
+                           ["model.hidden_size=4", "train.epochs=50"], name="sweep lr=0.07 seed=1,2")
+    second = build_report(other.client, other.exp_id, other.parent_id, reports.parent)
+    assert second.folder != reports and second.folder.name.startswith("lr=0.07_seed=1,2-")
+    assert {p.name: p.read_bytes() for p in reports.iterdir()} == before  # untouched
+    monkeypatch.chdir(tmp_path)
+    for args, parent in ((["--sweep", "lr=0.07"], other.parent_id),
+                         (["--sweep", reports.name], sweep.parent_id),
+                         ([], other.parent_id)):  # the latest by default
+        done = call_main(report_main, ["--tracking-uri", sweep.uri, *args, "--out", "out"],
+                         capsys=capsys)
+        assert done.returncode == 0, done.stderr
+        assert f"(parent run {parent})" in done.stdout
+    missing = call_main(report_main, ["--tracking-uri", sweep.uri, "--sweep", "no such"],
+                        capsys=capsys)
+    assert missing.returncode == 1 and "--sweep: no sweep named like 'no such'" in missing.stderr
 
 
 def test_diverged_runs_are_counted_apart_and_not_averaged(tmp_path, new_store):

@@ -31,7 +31,11 @@ def page(title: str, sections: list[str]) -> str:
 
 
 def paragraph(text: str, css: str = "") -> str:
-    return f"<p{f' class={css!r}' if css else ''}>{escape(text)}</p>"
+    return f"<p{css_class(css)}>{escape(text)}</p>"
+
+
+def css_class(name: str) -> str:
+    return f' class="{name}"' if name else ""
 
 
 def figure(name: str, png: bytes, caption: str) -> str:
@@ -48,7 +52,7 @@ def table(frame: pd.DataFrame, row_classes: list[str] = ()) -> str:
         cells = "".join(f"<td>{escape(str(v))}</td>" if is_number(v)
                         else f"<td class=\"text\">{escape(str(v))}</td>" for v in row)
         css = row_classes[k] if k < len(row_classes) and row_classes[k] else ""
-        rows.append(f"<tr{f' class={css!r}' if css else ''}>{cells}</tr>")
+        rows.append(f"<tr{css_class(css)}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
