@@ -48,7 +48,8 @@ def dodge(k: int, count: int, log: bool, values: list):
 
 
 def condition_title(row: pd.Series, design: Design) -> str:
-    return in_words(row, design.conditions) or "all runs"
+    """'noise sd 0.06', or '' when no condition was swept."""
+    return in_words(row, design.conditions)
 
 
 def seeds_words(summary: pd.DataFrame) -> str:
@@ -74,7 +75,8 @@ def seed_count(summary: pd.DataFrame) -> str:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+    # at least 7.5 inches wide: room for a two-line title above a single panel
+    return Figure(figsize=(max(width, 7.5), height), layout="constrained")
 
 
 def numeric(values) -> bool:
@@ -138,7 +140,8 @@ def lines_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list], 
             if log_x:
                 ax.set_xscale("log")
             label_every_value(ax.xaxis, swept[x], log_x)
-            ax.set_title(f"{words(metric)}, {condition_title(rows.iloc[0], design)}",
+            where = condition_title(rows.iloc[0], design)
+            ax.set_title(f"{words(metric)}, {where}" if where else words(metric),
                          fontsize=SLIDE + 1)
             if row == 1:
                 ax.set_xlabel(words(x))
@@ -183,8 +186,11 @@ def heatmap_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list]
     plain_log_ticks(bar.ax.yaxis)
     over = ", ".join(words(k) for k in rest) + " and " if rest else ""
     marks = "" if rest else "\n* best of its panel; = tied with it (Holm-adjusted paired t-test)"
-    figure.suptitle(f"Mean {words('true_mse')} over {over}{seed_count(summary)}{marks}",
-                    fontsize=SLIDE + 1)
+    if summary.seeds.max() <= 1 and not rest:
+        title = f"{words('true_mse')}, one seed per setting"
+    else:
+        title = f"Mean {words('true_mse')} over {over}{seed_count(summary)}"
+    figure.suptitle(title + marks, fontsize=SLIDE + 1)
     return figure
 
 
