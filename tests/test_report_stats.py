@@ -196,3 +196,14 @@ def test_a_search_gets_optunas_importances_of_what_drives_true_mse():
     assert shares.parameter.tolist()[0] == "train.lr" and shares.share.iloc[0] > 0.8
     assert shares.share.sum() == pytest.approx(1.0)
     assert set(shares.method) == {"Optuna's fANOVA importances over the search"}
+
+
+def test_a_setting_that_diverged_on_a_seed_is_not_best_even_when_lower_elsewhere():
+    rows = [(0.03, 0.1, s, "finished", v) for s, v in zip((1, 2, 3), BEST)]
+    rows += [(0.03, 0.5, 1, "finished", 0.01), (0.03, 0.5, 2, "finished", 0.11),
+             (0.03, 0.5, 3, "diverged", math.nan)]  # 0.09 below the best on both seeds
+    runs = runs_frame(rows)
+    summary = summarise(runs, sweep_design(runs, ["data.noise", "train.lr"]))
+    assert row(summary, 0.03, 0.1).verdict == "best"
+    unstable = row(summary, 0.03, 0.5)
+    assert unstable.p_vs_best == 0.0 and unstable.verdict == "lower on its finished seeds"

@@ -88,7 +88,7 @@ def log_scaled(values) -> bool:
     return numeric(values) and min(values) > 0 and max(values) / min(values) >= 10
 
 
-def label_every_value(axis, values, log: bool) -> None:
+def label_every_value(axis, values) -> None:
     """Ticks at exactly the swept values, each labelled as written (0.01, 0.05, 0.1)."""
     axis.set_ticks(list(values), [number(v) for v in values])
     axis.set_minor_locator(NullLocator())
@@ -139,7 +139,7 @@ def lines_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list], 
             plain_log_ticks(ax.yaxis)
             if log_x:
                 ax.set_xscale("log")
-            label_every_value(ax.xaxis, swept[x], log_x)
+            label_every_value(ax.xaxis, swept[x])
             where = condition_title(rows.iloc[0], design)
             ax.set_title(f"{words(metric)}, {where}" if where else words(metric),
                          fontsize=SLIDE + 1)
