@@ -4,12 +4,17 @@ Slow: a browser (pytest -m slow)."""
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import recorded_sweep
+from conftest import ROOT, free_port, recorded_sweep
 from scratchnet.report import build_report
 
 pytestmark = pytest.mark.slow
@@ -44,12 +49,20 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_report_html_renders_alone_in_chromium(tmp_path, new_store, browser):
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory, new_store):
+    """A recorded 2 noise x 2 hidden sizes x 2 lrs x 3 seeds grid and its report."""
+    folder = tmp_path_factory.mktemp("report-html")
+    sweep = recorded_sweep(new_store(folder / "store"), AXES, ["train.epochs=100"])
+    report = build_report(sweep.client, sweep.exp_id, sweep.parent_id, folder / "reports")
+    return sweep, report
+
+
+def test_report_html_renders_alone_in_chromium(reported, tmp_path, browser):
     from PIL import Image
     from selenium.webdriver.common.by import By
 
-    sweep = recorded_sweep(new_store(tmp_path / "store"), AXES, ["train.epochs=100"])
-    report = build_report(sweep.client, sweep.exp_id, sweep.parent_id, tmp_path / "reports")
+    _, report = reported
     alone = tmp_path / "alone"  # the page by itself: no figure file beside it to fall back on
     alone.mkdir()
     shutil.copy(report.folder / "report.html", alone / "report.html")
@@ -80,3 +93,46 @@ def test_report_html_renders_alone_in_chromium(tmp_path, new_store, browser):
     assert pixels.std() > 20  # text, tables and figures, not a blank page
     assert len(np.unique(pixels)) > 50
     print(f"screenshot: {shot}")
+
+
+def test_report_html_opens_in_the_mlflow_ui_artifact_view(reported, tmp_path, browser):
+    """The parent run's report/report.html in the UI's artifact view (an iframe): its
+    figures decode there too."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sweep, report = reported
+    port = free_port()
+    env = {**os.environ, "MLFLOW_UI_PORT": str(port),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(["bash", str(ROOT / "scripts" / "mlflow-ui.sh"), sweep.uri],
+                              env=env, cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "no MLflow UI"
+                time.sleep(0.5)
+        browser.get(f"http://127.0.0.1:{port}/#/experiments/{sweep.exp_id}/runs/"
+                    f"{sweep.parent_id}/artifacts/report/report.html"
+                    "?workflowType=machine_learning")
+        frame = WebDriverWait(browser, 120).until(
+            lambda b: b.find_elements(By.CSS_SELECTOR, "iframe"))[0]
+        browser.switch_to.frame(frame)
+
+        def decoded(b):
+            images = b.find_elements(By.TAG_NAME, "img")
+            widths = [b.execute_script("return arguments[0].naturalWidth", i) for i in images]
+            return len(images) == len(report.figures) and all(widths) and widths
+
+        assert WebDriverWait(browser, 60).until(decoded)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "tr.best")) == 2
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(tmp_path / "report_in_mlflow_ui.png"))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
