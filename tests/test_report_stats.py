@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scratchnet.report import Report, draw
 from scratchnet.report.importance import UNEXPLAINED, importance
 from scratchnet.report.stats import (
     Design,
@@ -65,6 +66,7 @@ def runs_frame(rows) -> pd.DataFrame:
     """(noise, lr, seed, outcome, true_mse) rows as the report reads runs."""
     frame = pd.DataFrame(rows, columns=["data.noise", "train.lr", "seed", "outcome", "true_mse"])
     frame["final_mse"] = frame.true_mse * 1.1
+    frame["run_id"] = [f"run{k}" for k in range(len(frame))]
     frame["improving"] = pd.Series([False if o == "finished" else math.nan
                                     for o in frame.outcome], dtype=object)
     return frame
@@ -155,8 +157,8 @@ def test_too_few_seeds_and_still_improving_lines():
     summary = summarise(runs, design)
     lines = suggestions(summary, design, {"data.noise": [0.03], "train.lr": [0.01, 0.05, 0.1]},
                         epochs=3000)
-    assert ("3 of 9 finished runs (3 of 3 settings) were still improving at their last epoch "
-            "(loss more than 1% below its value at 90% of the epochs): train longer, e.g. "
+    assert ("still improving at the last epoch: 3 of 9 finished runs (3 of 3 settings; loss "
+            "more than 1% below its value at 90% of the epochs): train longer, e.g. "
             "train.epochs=6000") in lines
     assert lines[-1].startswith("2 of 2 settings tested are tied with the best")
     assert lines[-1].endswith("add seeds with seed='range(1,11)'")
@@ -207,3 +209,29 @@ def test_a_setting_that_diverged_on_a_seed_is_not_best_even_when_lower_elsewhere
     assert row(summary, 0.03, 0.1).verdict == "best"
     unstable = row(summary, 0.03, 0.5)
     assert unstable.p_vs_best == 0.0 and unstable.verdict == "lower on its finished seeds"
+
+
+def test_a_search_gets_its_own_figures_and_never_a_grid_heatmap():
+    """Settings that are no product of values: true_mse against each searched key and the
+    best settings, the plotted points being the runs' values; a pruned run left out."""
+    rng = np.random.default_rng(2)
+    rows = [(noise, float(lr), 1, "finished", 0.02 + float(lr) ** 2)
+            for noise in (0.03, 0.06) for lr in rng.uniform(0.005, 0.2, 6)]
+    runs = runs_frame(rows + [(0.03, 0.15, 1, "pruned", math.nan)])
+    design = sweep_design(runs, ["data.noise", "train.lr"])
+    summary = summarise(runs, design)
+    swept = {key: sorted(runs[key].unique().tolist()) for key in design.setting}
+    report = Report(runs, summary, design, "0" * 32, "sweep search", swept,
+                    importance(runs, design, {}))
+    draw(report)
+    assert design.kind == "search"
+    assert set(report.figures) == {"true_mse_vs_searched.png", "best_settings.png",
+                                   "importance.png"}  # no loss histories given
+    scatter = report.figures["true_mse_vs_searched.png"][0].axes[0]
+    plotted = np.concatenate([c.get_offsets() for c in scatter.collections[:2]])
+    finished = runs[runs.outcome == "finished"]
+    assert sorted(map(tuple, plotted)) == sorted(zip(finished["train.lr"], finished.true_mse))
+    title = report.figures["best_settings.png"][0].get_suptitle()
+    assert "one seed per setting: no interval" in title
+    best = summary[summary.verdict == "best"]
+    assert len(best) == 2 and 0.15 not in best["train.lr"].tolist()

@@ -129,7 +129,7 @@ def draw(report: Report) -> None:
     from . import figures  # matplotlib: imported when a report is drawn
 
     summary, design, swept = report.summary, report.design, report.swept
-    if summary.true_mse_mean.notna().any():
+    if summary.true_mse_mean.notna().any():  # something finished
         if design.kind == "grid":
             x = figures.x_axis(design, swept)
             if x is not None:
@@ -148,9 +148,10 @@ def draw(report: Report) -> None:
                 "true_mse against each searched key")
             report.figures["best_settings.png"] = (
                 figures.best_settings_figure(summary, design), "the best settings")
-        report.figures["loss_best_worst.png"] = (
-            figures.loss_curves_figure(report.runs, summary, design, report.histories),
-            "training loss of the best and worst settings")
+        if report.histories:
+            report.figures["loss_best_worst.png"] = (
+                figures.loss_curves_figure(report.runs, summary, design, report.histories),
+                "training loss of the best and worst settings")
     if len(report.importance):
         report.figures["importance.png"] = (figures.importance_figure(report.importance),
                                             "share of the variance of true_mse")

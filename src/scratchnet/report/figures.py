@@ -290,7 +290,8 @@ def loss_curves_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design
         ax.set(yscale="log", xlabel="epoch")
         plain_log_ticks(ax.yaxis)
         ax.set_title(condition_title(rows.iloc[0], design), fontsize=SLIDE + 1)
-        ax.legend(fontsize=SLIDE - 1, frameon=False)
+        if ax.lines:
+            ax.legend(fontsize=SLIDE - 1, frameon=False)
     axes[0].set_ylabel("training loss (MSE, log scale)")
     figure.suptitle("Training loss of the best and the worst setting (by mean "
                     f"{words('true_mse')}), one line per finished seed", fontsize=SLIDE + 1)

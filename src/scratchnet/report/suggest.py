@@ -58,9 +58,9 @@ def improving_lines(summary: pd.DataFrame, epochs: int | None) -> list[str]:
         return []
     settings = int((summary.still_improving > 0).sum())
     longer = f", e.g. train.epochs={2 * epochs}" if epochs else ""
-    return [(f"{runs} of {finished} finished runs ({settings} of {len(summary)} settings) were "
-            "still improving at their last epoch (loss more than 1% below its value at 90% "
-            f"of the epochs): train longer{longer}")]
+    return [(f"still improving at the last epoch: {runs} of {finished} finished runs ({settings} "
+            f"of {len(summary)} settings; loss more than 1% below its value at 90% of the "
+            f"epochs): train longer{longer}")]
 
 
 def diverged_lines(summary: pd.DataFrame, design: Design) -> list[str]:
