@@ -28,7 +28,7 @@ from scratchnet.tracking import TAG_PARENT, TAG_SWEEP_KEY
 
 SRC = ROOT / "src" / "scratchnet"
 DETERMINISTIC_FILES = ["metrics/train.json", "metrics/sweep.json", "plots/train/loss.csv",
-                       "plots/train/fit.csv", "reports/sweep_summary.csv"]
+                       "plots/train/fit.csv", "reports/pipeline/sweep_summary.csv"]
 ARTICLE = (0.423582, 0.034461)  # the default config's initial and final MSE, to 6 decimals
 
 
@@ -321,8 +321,8 @@ def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
     loss = (repo / "plots" / "train" / "loss.csv").read_text().splitlines()
     assert loss[0] == "epoch,loss" and len(loss) == 3001
     assert (repo / "plots" / "train" / "fit.csv").read_text().startswith("t,observed,truth,fit\n")
-    assert {"sweep_summary.csv", "sweep_summary.md", "heatmap_true_mse.png"} <= {
-        p.name for p in (repo / "reports").iterdir()}
+    assert {"sweep_summary.csv", "sweep_summary.md", "report.html", "mse_vs_hidden_size.png"} <= {
+        p.name for p in (repo / "reports" / "pipeline").iterdir()}
 
 
 @pytest.mark.slow
@@ -369,7 +369,7 @@ def test_metrics_show_and_plots_show(project):
     assert len(loss) == 3000 and loss[0]["epoch"] == "1"
     fit = plots["Fit against the truth"][0]["content"]["data"]["values"][0]
     assert {"t", "observed", "truth", "fit"} <= set(fit)
-    assert plots["reports/heatmap_true_mse.png"][0]["type"] == "image"
+    assert plots["reports/pipeline/loss_best_worst.png"][0]["type"] == "image"
 
 
 def set_param(repo: Path, dotted: str, value) -> None:

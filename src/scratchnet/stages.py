@@ -18,8 +18,10 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +161,7 @@ def sweep_metrics(summary_csv: Path) -> dict[str, Any]:
     ranked = [row for row in rows if row["true_mse_mean"] not in ("", "nan")]
     if not ranked:
         return {"runs": counts}
-    best = ranked[0]
+    best = min(ranked, key=lambda row: float(row["true_mse_mean"]))  # over every condition
     return {"runs": counts, "best": {
         "hidden_size": int(best["hidden_size"]),
         **{key: float(best[key]) for key in ("lr", "noise", "true_mse_mean", "true_mse_sd",
@@ -167,12 +169,19 @@ def sweep_metrics(summary_csv: Path) -> dict[str, Any]:
 
 
 def sweep(params: Path, conf: Path, report: Path, metrics: Path) -> None:
-    """Run the grid sweep (report into ``report``) and write its metrics JSON."""
+    """Run the grid sweep, put its report folder at ``report`` (a fixed path for DVC, where
+    a sweep's report otherwise gets a folder named after it) and write its metrics JSON."""
     config = load_config(params)
-    (report / "sweep_summary.csv").unlink(missing_ok=True)  # never read a stale summary
-    done = subprocess.run(sweep_command(config, conf, report), check=False)
-    if done.returncode != 0:
-        raise StageError(f"the sweep failed (exit {done.returncode}); see its output above")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=report.parent) as root:
+        done = subprocess.run(sweep_command(config, conf, Path(root)), check=False)
+        if done.returncode != 0:
+            raise StageError(f"the sweep failed (exit {done.returncode}); see its output above")
+        written = [folder for folder in Path(root).iterdir() if folder.is_dir()]
+        if len(written) != 1:
+            raise StageError(f"the sweep wrote {len(written)} report folders, not one")
+        shutil.rmtree(report, ignore_errors=True)  # DVC's output: the previous report
+        written[0].rename(report)
     write_json(metrics, sweep_metrics(report / "sweep_summary.csv"))
 
 

@@ -1,88 +1,210 @@
-"""The comparison report of a sweep: its runs read back from MLflow into pandas
-(``tables``), one row per setting over seeds, figures (``figures``), written to a folder and
-logged to the sweep's parent run under ``report/``.
+"""The comparison report of a sweep: its runs read back from MLflow (``runs``), statistics
+over seeds and ties with the best (``stats``), what matters (``importance``), what to try
+next (``suggest``), tables (``tables``), figures (``figures``) and one self-contained page
+(``html``), written to the sweep's own folder under the report root and logged to its
+parent run under ``report/``.
 
 ``python -m scratchnet.report`` (``scratchnet-report``) rebuilds it for any sweep.
 """
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .. import tracking
 from ..plots import save_png
-from .tables import SETTING, loss_histories, markdown_table, summarise, sweep_runs
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from . import runs as read
+from .importance import importance
+from .stats import Design, summarise, sweep_design
+from .suggest import suggestions
+from .tables import (
+    by_condition,
+    console_tables,
+    csv_frame,
+    interval_words,
+    markdown_tables,
+    setting_words,
+    short,
+)
 
 
 @dataclass
 class Report:
-    runs: pd.DataFrame  # one row per child run: setting, seed, status, metrics
-    summary: pd.DataFrame  # one row per setting, sorted by mean true_mse
+    runs: pd.DataFrame  # one row per run: swept keys, seed, outcome, metrics, improving
+    summary: pd.DataFrame  # one row per setting (stats.summarise)
+    design: Design
     parent_run_id: str
-    figures: dict[str, Figure] = field(default_factory=dict)  # file name -> figure
+    name: str  # the parent run's name, e.g. 'sweep hidden_size=8,16,32 lr=...'
+    swept: dict[str, list] = field(default_factory=dict)  # key -> the values its runs took
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    suggestions: list[str] = field(default_factory=list)
+    histories: dict[str, pd.Series] = field(default_factory=dict)  # run id -> loss by epoch
+    figures: dict = field(default_factory=dict)  # file name -> (Figure, caption)
+    folder: Path | None = None  # where it was written
 
     @property
-    def best(self) -> pd.Series | None:
-        finished = self.summary.dropna(subset=["true_mse_mean"])
-        return finished.iloc[0] if len(finished) else None
+    def pruned(self) -> int:
+        return int((self.runs.outcome == "pruned").sum())
 
     def console_text(self) -> str:
-        heading = (f"Sweep {self.parent_run_id}: {len(self.runs)} runs, "
-                   f"{len(self.summary)} settings (mean and sd over seeds)")
-        lines = [heading, "",
-                 self.summary.to_string(index=False, float_format=lambda v: f"{v:.6f}"), ""]
-        best = self.best
-        if best is not None:
-            lines.append(f"Best setting: hidden_size={int(best.hidden_size)} lr={best.lr:g} "
-                         f"noise={best.noise:g}  true_mse={best.true_mse_mean:.6f} "
-                         f"(sd {best.true_mse_sd:.6f} over {int(best.finished)} finished seeds)")
+        summary, design = self.summary, self.design
+        lines = [(f"{self.name} (parent run {self.parent_run_id}): {len(self.runs)} runs, "
+                 f"{len(summary)} settings, a {design.kind}; settings are compared within "
+                 f"each {' and '.join(short(k) for k in design.conditions) or 'sweep'}, "
+                 "over the seeds that finished"), ""]
+        if len(summary):
+            lines += [console_tables(summary, design), "", *self.best_lines()]
+        if len(self.importance):
+            shares = ", ".join(f"{short(p)} {100 * s:.0f}%" for p, s in
+                               zip(self.importance.parameter, self.importance.share))
+            lines.append(f"What matters ({self.importance.method.iloc[0]}, share of the "
+                         f"variance of true_mse): {shares}")
+        if self.suggestions:
+            lines += ["What to try next:", *(f"  - {line}" for line in self.suggestions)]
+        if self.pruned:
+            lines.append(f"Pruned trials: {self.pruned} (stopped early by the search; "
+                         "counted apart, never named best)")
         diverged = self.runs[self.runs.outcome == "diverged"]
         if len(diverged):
-            lines.append(f"Diverged runs: {len(diverged)} ("
-                         + ", ".join(sorted(set(diverged.setting_label))) + ")")
+            lines.append(f"Diverged runs: {len(diverged)}")
         return "\n".join(lines)
 
+    def best_lines(self) -> list[str]:
+        lines = []
+        for title, rows in by_condition(self.summary, self.design):
+            best = rows[rows.verdict == "best"]
+            if best.empty:
+                lines.append(f"Best at {title}: none (no setting finished a seed)"
+                             if self.design.conditions else "Best: none (nothing finished)")
+                continue
+            row = best.iloc[0]
+            tied = int((rows.verdict == "tied").sum())
+            tested = int(rows.p_vs_best.notna().sum())
+            at = f" at {title}" if self.design.conditions else ""
+            seeds = f"{row.seeds} seed{'' if row.seeds == 1 else 's'}"
+            ties = (f"{tied} of {tested} settings tested are tied with it" if tested else
+                    "no other setting shares 2 seeds with it: no test")
+            lines.append(f"Best{at}: {setting_words(row, self.design.choices)}  "
+                         f"true_mse {interval_words(row, 'true_mse')} over {seeds}; {ties}")
+        return lines
 
-def build_report(client, exp_id: str, parent_id: str, out_dir: Path,
-                 log_to_parent: bool = True) -> Report:
-    """Read the sweep back, write ``out_dir`` and log the same files to the parent run.
-    The files are written to a temporary folder first, so neither place is half-written
-    if anything fails."""
+
+def report_folder(name: str, parent_id: str) -> str:
+    """A sweep's own folder under the report root: its name made safe for a path, and the
+    start of its parent run id (two sweeps with one name get two folders)."""
+    slug = re.sub(r"[^\w.,=+-]+", "_", name.removeprefix("sweep ")).strip("_")[:80]
+    return f"{slug}-{parent_id[:8]}" if slug else parent_id
+
+
+def analyse(client, exp_id: str, parent_id: str) -> Report:
+    """Read a sweep back from MLflow and compute its statistics (no figures yet)."""
+    parent = tracking.with_retry(client.get_run, parent_id)
+    found = read.sweep_runs(client, exp_id, parent_id, tracking.reused_runs(client, parent_id))
+    expressions = read.swept_keys(parent, found)
+    runs = read.runs_frame(found, list(expressions))
+    finished = runs.run_id[runs.outcome == "finished"].tolist()
+    histories = read.loss_histories(client, finished)
+    runs = read.mark_improving(runs, histories)
+    design = sweep_design(runs, list(expressions))
+    summary = summarise(runs, design)
+    swept = {key: sorted(runs[key].dropna().unique().tolist()) for key in expressions}
+    epochs = runs.epochs.dropna().unique()
+    report = Report(runs, summary, design, parent_id, parent.info.run_name or parent_id, swept)
+    report.importance = importance(runs, design, expressions)
+    report.suggestions = suggestions(summary, design, swept,
+                                     int(epochs[0]) if len(epochs) == 1 else None)
+    report.histories = histories
+    return report
+
+
+def draw(report: Report) -> None:
+    """The report's figures, chosen to suit the sweep."""
     from . import figures  # matplotlib: imported when a report is drawn
 
-    runs = sweep_runs(client, exp_id, parent_id, tracking.reused_runs(client, parent_id))
-    summary = summarise(runs) if len(runs) else pd.DataFrame(columns=[*SETTING, "true_mse_mean"])
-    report = Report(runs, summary, parent_id)
-    if len(runs):
-        report.figures["mse_vs_lr.png"] = figures.mse_vs_lr_figure(summary)
-        report.figures["heatmap_true_mse.png"] = figures.heatmap_figure(summary)
-        histories = loss_histories(client, runs, summary)
-        if histories:
-            report.figures["loss_best_worst.png"] = figures.loss_curves_figure(histories)
+    summary, design, swept = report.summary, report.design, report.swept
+    if summary.true_mse_mean.notna().any():  # something finished
+        if design.kind == "grid":
+            x = figures.x_axis(design, swept)
+            if x is not None:
+                report.figures[f"mse_vs_{short(x)}.png"] = (
+                    figures.lines_figure(summary, design, swept, x),
+                    f"MSE against {figures.words(x)}, per condition")
+            others = [k for k in design.choices if k != x and len(swept[k]) > 1]
+            if x is not None and others:
+                y = max(others, key=lambda key: len(swept[key]))
+                report.figures["heatmap_true_mse.png"] = (
+                    figures.heatmap_figure(summary, design, swept, x, y),
+                    f"mean true_mse over {figures.words(y)} and {figures.words(x)}")
+        elif design.choices:
+            report.figures["true_mse_vs_searched.png"] = (
+                figures.search_figure(report.runs, summary, design, swept),
+                "true_mse against each searched key")
+            report.figures["best_settings.png"] = (
+                figures.best_settings_figure(summary, design), "the best settings")
+        if report.histories:
+            report.figures["loss_best_worst.png"] = (
+                figures.loss_curves_figure(report.runs, summary, design, report.histories),
+                "training loss of the best and worst settings")
+    if len(report.importance):
+        report.figures["importance.png"] = (figures.importance_figure(report.importance),
+                                            "share of the variance of true_mse")
+
+
+def build_report(client, exp_id: str, parent_id: str, root: Path,
+                 log_to_parent: bool = True) -> Report:
+    """Read the sweep back, write its folder under ``root`` and log the same files to the
+    parent run under report/. The files are written to a temporary folder first, so neither
+    place is half-written if anything fails."""
+    report = analyse(client, exp_id, parent_id)
+    draw(report)
+    report.folder = root / report_folder(report.name, parent_id)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name, figure in report.figures.items():
-            save_png(figure, folder / name)
-        write_tables(report, folder)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        write_files(report, folder)
+        report.folder.mkdir(parents=True, exist_ok=True)
         for written in sorted(folder.iterdir()):
-            shutil.copyfile(written, out_dir / written.name)
+            shutil.copyfile(written, report.folder / written.name)
         if log_to_parent:
             tracking.with_retry(client.log_artifacts, parent_id, tmp, "report")
     return report
 
 
-def write_tables(report: Report, folder: Path) -> None:
-    report.summary.to_csv(folder / "sweep_summary.csv", index=False)
-    (folder / "sweep_summary.md").write_text(
-        f"# Sweep {report.parent_run_id}\n\n{len(report.runs)} runs; mean and sd over seeds, "
-        "sorted by mean true_mse.\n\n" + markdown_table(report.summary))
+def write_files(report: Report, folder: Path) -> None:
+    from .html import report_page
+
+    pngs = {}
+    for name, (figure, _) in report.figures.items():
+        buffer = io.BytesIO()
+        save_png(figure, buffer)
+        pngs[name] = buffer.getvalue()
+        (folder / name).write_bytes(pngs[name])
+    csv_frame(report.summary, report.design).to_csv(folder / "sweep_summary.csv", index=False)
+    report.importance.to_csv(folder / "importance.csv", index=False)
+    (folder / "sweep_summary.md").write_text(markdown_text(report))
+    captions = {name: caption for name, (_, caption) in report.figures.items()}
+    (folder / "report.html").write_text(report_page(report, pngs, captions))
+
+
+def markdown_text(report: Report) -> str:
+    lines = [f"# {report.name}", "", (f"Parent run {report.parent_run_id}: {len(report.runs)} "
+             f"runs. Per condition, each setting's mean true_mse over the seeds that "
+             "finished, its 95% Student t interval, and the Holm-adjusted p of a paired "
+             "t-test against the best."), ""]
+    if len(report.summary):
+        lines.append(markdown_tables(report.summary, report.design))
+    if report.suggestions:
+        lines += ["## What to try next", "", *(f"- {line}" for line in report.suggestions), ""]
+    if len(report.importance):
+        lines += ["## What matters", "", *(f"- {p}: {100 * s:.0f}% ({m})" for p, s, m in
+                                           report.importance.itertuples(index=False)), ""]
+    return "\n".join(lines)
+
+
+__all__ = ["Report", "build_report", "report_folder"]

@@ -1,104 +1,121 @@
-"""A sweep's runs read back from MLflow into pandas, and one row per setting over seeds."""
+"""The summary as people read it: numbers as people write them (0.1, 0.0242), one table per
+condition with the best and its ties marked, as console text, markdown and CSV columns."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
-from .. import tracking
+from .stats import CONFIDENCE, Design
 
-SETTING = ["hidden_size", "lr", "noise"]  # what a row compares; seeds are aggregated
-PARAMS = {"hidden_size": "model.hidden_size", "lr": "train.lr", "noise": "data.noise",
-          "seed": "seed"}
-
-
-def sweep_runs(client, exp_id: str, parent_id: str, reused: list[str] = ()) -> pd.DataFrame:
-    """The runs of a sweep, one row per run: the parent's children, and the runs it reused
-    from earlier sweeps (skipped jobs), read with MlflowClient.search_runs."""
-    found = tracking.runs_with_tag(client, exp_id, tracking.TAG_PARENT, parent_id)
-    for start in range(0, len(reused), 100):
-        ids = ", ".join(f"'{run_id}'" for run_id in reused[start:start + 100])
-        found += tracking.with_retry(client.search_runs, [exp_id],
-                                     f"attributes.run_id IN ({ids})", max_results=100)
-    raw = pd.DataFrame([run_record(run) for run in found])
-    if raw.empty:
-        return pd.DataFrame(columns=["run_id", *SETTING, "seed", "outcome", "final_mse",
-                                     "true_mse", "setting_label"])
-    raw = raw.drop_duplicates("run_id").reset_index(drop=True)
-    runs = pd.DataFrame({"run_id": raw["run_id"]})
-    for name in PARAMS:
-        runs[name] = pd.to_numeric(raw[name])
-    runs["outcome"] = np.select(
-        [raw["status"] == "FINISHED", raw["failure"].str.startswith("diverged")],
-        ["finished", "diverged"], default="crashed")
-    for metric in ("final_mse", "true_mse"):
-        runs[metric] = pd.to_numeric(raw[metric])
-    runs.loc[runs.outcome != "finished", ["final_mse", "true_mse"]] = np.nan
-    runs["setting_label"] = [f"h={h:g} lr={lr:g} noise={n:g}"
-                             for h, lr, n in zip(runs.hidden_size, runs.lr, runs.noise)]
-    return runs.sort_values(SETTING + ["seed"]).reset_index(drop=True)
+DIGITS = 3  # significant digits of a statistic in a table
+MARKS = {"best": "*", "tied": "="}
+LEGEND = ("* best of its condition (lowest mean true_mse); = tied with it (paired t-test over "
+          "the seeds both finished, Holm-adjusted p >= 0.05)")
+CSV_COLUMNS = ["seeds", "true_mse_mean", "true_mse_sd", "true_mse_ci_low", "true_mse_ci_high",
+               "p_vs_best", "tied_with_best", "verdict", "final_mse_mean", "final_mse_sd",
+               "final_mse_ci_low", "final_mse_ci_high", "finished", "diverged", "crashed",
+               "pruned", "still_improving"]
 
 
-def run_record(run) -> dict:
-    """What the report reads of a run; params as MLflow stores them, strings."""
-    record = {"run_id": run.info.run_id, "status": run.info.status,
-              "failure": run.data.tags.get(tracking.TAG_FAILURE, "")}
-    record.update({name: run.data.params.get(key) for name, key in PARAMS.items()})
-    record.update({metric: run.data.metrics.get(metric, np.nan)
-                   for metric in ("final_mse", "true_mse")})
-    return record
+def number(value, digits: int = DIGITS) -> str:
+    """0.1, 0.0242, 16, 1.5e-05: ``digits`` significant digits, no trailing zeros; '-' for
+    a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.{digits}g}"
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting: run counts by outcome, mean and sd over seeds of the metrics
-    (finished runs only), sorted by mean true_mse (settings with no finished run last)."""
-    grouped = runs.groupby(SETTING)
-    summary = pd.DataFrame({
-        "finished": grouped.outcome.apply(lambda s: int((s == "finished").sum())),
-        "diverged": grouped.outcome.apply(lambda s: int((s == "diverged").sum())),
-        "crashed": grouped.outcome.apply(lambda s: int((s == "crashed").sum())),
+def p_value(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.2g}"
+
+
+def short(key: str) -> str:
+    """train.lr -> lr: a swept key's column name in the report's tables."""
+    return key.rsplit(".", 1)[-1]
+
+
+def setting_words(row: pd.Series, keys: Iterable[str]) -> str:
+    """'hidden_size=8 lr=0.1'."""
+    return " ".join(f"{short(key)}={number(row[key])}" for key in keys)
+
+
+def join_words(words: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def interval_words(row: pd.Series, metric: str) -> str:
+    """'0.0242 [0.0121, 0.0363]', or the mean alone with why there is no interval."""
+    mean = number(row[f"{metric}_mean"])
+    if row.seeds == 0:
+        return "no finished seed"
+    if row.seeds == 1:
+        return f"{mean} (1 seed: no interval)"
+    return f"{mean} [{number(row[f'{metric}_ci_low'])}, {number(row[f'{metric}_ci_high'])}]"
+
+
+def display_table(rows: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """One condition's settings as strings, columns in words."""
+    level = round(CONFIDENCE * 100)
+    return pd.DataFrame({
+        "": [MARKS.get(v, "") for v in rows.verdict],
+        "setting": [setting_words(row, design.choices) or "(all runs)"
+                    for _, row in rows.iterrows()],
+        "seeds": rows.seeds.astype(int),
+        f"true_mse mean [{level}% CI]": [interval_words(row, "true_mse")
+                                         for _, row in rows.iterrows()],
+        "true_mse sd": [number(v) for v in rows.true_mse_sd],
+        "final_mse mean": [number(v) for v in rows.final_mse_mean],
+        "p vs best": [p_value(v) for v in rows.p_vs_best],
+        "verdict": rows.verdict,
+        "diverged": rows.diverged.astype(int),
+        "still improving": rows.still_improving.astype(int),
     })
-    for metric in ("true_mse", "final_mse"):
-        summary[f"{metric}_mean"] = grouped[metric].mean()
-        summary[f"{metric}_sd"] = grouped[metric].std(ddof=1)
-    summary = summary.reset_index()
-    summary["hidden_size"] = summary["hidden_size"].astype(int)
-    return summary.sort_values(["true_mse_mean", *SETTING], na_position="last").reset_index(drop=True)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub markdown table, floats to 6 significant digits."""
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return "" if math.isnan(value) else f"{value:.6g}"
-        return str(value)
+def by_condition(summary: pd.DataFrame, design: Design):
+    """(title, rows) per combination of conditions, e.g. ('noise=0.03', rows)."""
+    if not design.conditions:
+        yield "all runs", summary
+        return
+    for _, rows in summary.groupby(list(design.conditions), sort=True):
+        yield setting_words(rows.iloc[0], design.conditions), rows
 
+
+def console_tables(summary: pd.DataFrame, design: Design) -> str:
+    blocks = []
+    for title, rows in by_condition(summary, design):
+        table = display_table(rows, design).to_string(index=False)
+        blocks.append(f"{title}\n{table}")
+    return "\n\n".join(blocks + [LEGEND])
+
+
+def markdown_tables(summary: pd.DataFrame, design: Design) -> str:
+    blocks = [f"## {title}\n\n{markdown(display_table(rows, design))}"
+              for title, rows in by_condition(summary, design)]
+    return "\n".join(blocks) + f"\n{LEGEND}\n"
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A DataFrame of strings as a GitHub markdown table."""
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def loss_histories(client, runs: pd.DataFrame, summary: pd.DataFrame) -> dict:
-    """The loss histories of the best and worst settings' finished runs, every seed:
-    label -> one DataFrame (step, value) per run."""
-    ranked = summary.dropna(subset=["true_mse_mean"])
-    if ranked.empty:
-        return {}
-    picks = {"best": ranked.iloc[0], "worst": ranked.iloc[-1]}
-    histories = {}
-    for name, row in picks.items():
-        chosen = runs[(runs.hidden_size == row.hidden_size) & (runs.lr == row.lr)
-                      & (runs.noise == row.noise) & (runs.outcome == "finished")]
-        label = f"{name}: {chosen.setting_label.iloc[0]}"
-        histories[label] = [metric_history(client, r.run_id, "loss") for r in chosen.itertuples()]
-    return histories
-
-
-def metric_history(client, run_id: str, key: str) -> pd.DataFrame:
-    """A metric's recorded history, (step, value) rows in step order."""
-    points = tracking.with_retry(client.get_metric_history, run_id, key)
-    return pd.DataFrame({"step": [p.step for p in points], "value": [p.value for p in points]}
-                        ).sort_values("step")
+def csv_frame(summary: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """sweep_summary.csv: a column per swept key (short name, e.g. lr), then CSV_COLUMNS."""
+    frame = summary[[*design.setting, *CSV_COLUMNS]]
+    return frame.rename(columns={key: short(key) for key in design.setting})

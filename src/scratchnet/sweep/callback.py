@@ -136,6 +136,8 @@ class SweepCallback(Callback):
                 report = build_report(self.client, self.exp_id, self.parent_id,
                                       Path(self.report_dir))
                 print(report.console_text())
+                print(f"Report: {report.folder}/report.html (also logged to the parent run "
+                      "under report/)")
             finally:
                 tracking.end_run(self.client, self.parent_id, "FAILED" if crashed else "FINISHED",
                                  f"{len(crashed)} jobs crashed" if crashed else None)
