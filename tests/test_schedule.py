@@ -16,7 +16,9 @@ from conftest import compose_config, one_error_line, run_cli, run_train, store_u
 from scratchnet.config import ConfigError
 from scratchnet.nn.optim import SGD, Adam, HalveOnPlateau
 from scratchnet.nn.training import train_network
+from scratchnet.plots import CLIP
 from scratchnet.report.figures import loss_curves_figure
+from scratchnet.report.stats import summarise, sweep_design
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT
 
 HALVE = "train.lr_schedule=halve_on_plateau"
@@ -188,9 +190,16 @@ def test_the_report_draws_a_loss_curve_that_went_back(recwarn):
     draws it (clipped) without an overflow on its log axis."""
     losses = train("train.lr=1", "train.epochs=300", HALVE).losses
     assert losses.max() > 1e300
-    history = pd.DataFrame({"step": np.arange(1, 301), "value": losses})
-    loss_curves_figure({"h16 lr=1": [history]}).savefig(io.BytesIO(), format="png")
+    runs = pd.DataFrame({"train.lr": [1.0, 0.05], "seed": [1, 1], "outcome": "finished",
+                         "true_mse": [0.02, 0.03], "final_mse": [0.02, 0.03],
+                         "run_id": ["went_back", "steady"], "improving": False})
+    design = sweep_design(runs, ["train.lr"])
+    histories = {"went_back": pd.Series(losses, index=np.arange(1, 301)),
+                 "steady": pd.Series(np.linspace(0.4, 0.03, 300), index=np.arange(1, 301))}
+    figure = loss_curves_figure(runs, summarise(runs, design), design, histories)
+    figure.savefig(io.BytesIO(), format="png")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert max(line.get_ydata().max() for line in figure.axes[0].lines) <= CLIP
 
 
 @pytest.mark.slow
