@@ -71,9 +71,11 @@ class Report:
         if self.pruned:
             lines.append(f"Pruned trials: {self.pruned} (stopped early by the search; "
                          "counted apart, never named best)")
-        diverged = self.runs[self.runs.outcome == "diverged"]
-        if len(diverged):
-            lines.append(f"Diverged runs: {len(diverged)}")
+        diverged, crashed = (int((self.runs.outcome == o).sum()) for o in ("diverged", "crashed"))
+        if diverged:
+            lines.append(f"Diverged runs: {diverged} (a result: left out of the statistics)")
+        if crashed:
+            lines.append(f"Crashed runs: {crashed} (left out; the same command runs them again)")
         return "\n".join(lines)
 
     def best_lines(self) -> list[str]:
