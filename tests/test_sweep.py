@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from conftest import call_main, recorded_sweep, run_cli, run_train, store_uri
 from scratchnet.report import build_report
 from scratchnet.report.__main__ import main as report_main
+from scratchnet.report.stats import still_improving
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, TAG_PARENT, TAG_SWEEP_KEY
 
 AXES = {"model.hidden_size": [4, 16], "train.lr": [0.05, 0.1], "seed": [1, 2]}
@@ -78,6 +79,21 @@ def test_report_rows_equal_a_direct_computation(recorded):
     assert best.true_mse_mean == min(
         np.mean(by_setting(sweep.children, "true_mse", h, lr))
         for h in AXES["model.hidden_size"] for lr in AXES["train.lr"])
+
+
+def test_still_improving_from_the_recorded_metric_equals_the_loss_history(recorded):
+    """Each run records loss_at_90pct, so the report need not read every loss history (one
+    query per run, slower the bigger the store): it is the loss at 90% of the epochs in the
+    run's every-epoch history.csv, and the verdict from it equals still_improving over that
+    history (how runs recorded before the metric are judged, on their logged points)."""
+    sweep, report, _ = recorded
+    improving = report.runs.set_index("run_id").improving
+    for run in sweep.children:
+        path = sweep.client.download_artifacts(run.info.run_id, "history.csv")
+        losses = pd.read_csv(path).set_index("epoch").loss
+        at_90 = int(0.9 * int(run.data.params["train.epochs"]))
+        assert run.data.metrics["loss_at_90pct"] == losses[at_90]
+        assert improving[run.info.run_id] == still_improving(losses)
 
 
 def test_report_files_are_also_artifacts_of_the_parent(recorded):

@@ -82,7 +82,9 @@ def record_result(client, run_id: str, config: Config, result: TrainResult) -> N
     scalars = {"train_seconds": result.train_seconds, "epochs_run": float(len(losses)),
                "lr_halvings": float(result.fit.halvings)}
     if len(losses):
-        scalars.update(initial_mse=result.initial_mse, final_mse=result.final_mse)
+        # loss_at_90pct: the loss at 90% of the epochs run, for the report's "still improving"
+        scalars.update(initial_mse=result.initial_mse, final_mse=result.final_mse,
+                       loss_at_90pct=float(losses[max(int(0.9 * len(losses)), 1) - 1]))
     if not result.diverged:
         scalars["true_mse"] = result.true_mse
     tracking.log_metrics(client, run_id, losses, config.tracking.log_every, scalars,

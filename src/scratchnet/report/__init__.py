@@ -22,7 +22,7 @@ from .. import tracking
 from ..plots import save_png
 from . import runs as read
 from .importance import importance
-from .stats import Design, summarise, sweep_design
+from .stats import Design, best_and_worst, finished_runs_of, summarise, sweep_design
 from .suggest import suggestions
 from .tables import (
     by_condition,
@@ -111,18 +111,22 @@ def analyse(client, exp_id: str, parent_id: str) -> Report:
     found = read.sweep_runs(client, exp_id, parent_id, tracking.reused_runs(client, parent_id))
     expressions = read.swept_keys(parent, found)
     runs = read.runs_frame(found, list(expressions))
-    finished = runs.run_id[runs.outcome == "finished"].tolist()
-    histories = read.loss_histories(client, finished)
-    runs = read.mark_improving(runs, histories)
+    # one MLflow query per history, each slower the bigger the store: read only the runs
+    # recorded before loss_at_90pct, and later those the loss figure draws
+    older = runs[(runs.outcome == "finished") & runs.loss_at_90pct.isna()].run_id.tolist()
+    runs = read.mark_improving(runs, read.loss_histories(client, older))
     design = sweep_design(runs, list(expressions))
     summary = summarise(runs, design)
+    shown = [finished_runs_of(runs, setting, design).run_id
+             for _, rows in by_condition(summary, design)
+             for _, setting in best_and_worst(rows)]
     swept = {key: sorted(runs[key].dropna().unique().tolist()) for key in expressions}
     epochs = runs.epochs.dropna().unique()
     report = Report(runs, summary, design, parent_id, parent.info.run_name or parent_id, swept)
     report.importance = importance(runs, design, expressions)
     report.suggestions = suggestions(summary, design, swept,
                                      int(epochs[0]) if len(epochs) == 1 else None)
-    report.histories = histories
+    report.histories = read.loss_histories(client, [run_id for ids in shown for run_id in ids])
     return report
 
 

@@ -15,7 +15,7 @@ from matplotlib.ticker import NullLocator
 
 from ..plots import CLIP, plain_log_ticks
 from .importance import UNEXPLAINED
-from .stats import CONFIDENCE, Design
+from .stats import CONFIDENCE, Design, best_and_worst, finished_runs_of
 from .tables import number, short
 
 WORDS = {"true_mse": "MSE against the true curve", "final_mse": "final training MSE",
@@ -270,25 +270,20 @@ def loss_curves_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design
                        histories: dict[str, pd.Series]) -> Figure:
     """The loss of every finished seed of the best (blue) and worst (red) setting, a panel
     per condition sharing one log y scale."""
-    panels = [rows.dropna(subset=["true_mse_mean"]) for rows in conditions_of(summary, design)]
-    panels = [rows for rows in panels if len(rows)]
+    panels = [rows for rows in conditions_of(summary, design) if best_and_worst(rows)]
     figure = new_figure(5 * len(panels) + 1, 4.5)
     axes = figure.subplots(1, len(panels), squeeze=False, sharey=True)[0]
-    finished = runs[runs.outcome == "finished"]
     for ax, rows in zip(axes, panels):
-        best = rows[rows.verdict == "best"]
-        picks = [("best", best.iloc[0] if len(best) else rows.iloc[0], "tab:blue"),
-                 ("worst", rows.sort_values("true_mse_mean").iloc[-1], "tab:red")]
-        for name, setting, colour in picks[: 1 if len(rows) == 1 else 2]:
-            chosen = finished[(finished[design.setting] == setting[design.setting]).all(axis=1)]
+        for (name, setting), colour in zip(best_and_worst(rows), ("tab:blue", "tab:red")):
+            chosen = finished_runs_of(runs, setting, design)
             for k, run_id in enumerate(chosen.run_id):
                 history = histories.get(run_id)
                 if history is not None and len(history):
                     # clipped as in the fit figure: a halve_on_plateau run's loss can near
                     # 1e308 before it goes back to its best weights
                     ax.plot(history.index, np.clip(history.to_numpy(), 1 / CLIP, CLIP),
-                            color=colour, alpha=0.8,
-                            linewidth=1, label=f"{name}: {in_words(setting, design.choices)}"
+                            color=colour, alpha=0.8, linewidth=1,
+                            label=f"{name}: {in_words(setting, design.choices)}"
                             if k == 0 else None)
         ax.set(yscale="log", xlabel="epoch")
         plain_log_ticks(ax.yaxis)

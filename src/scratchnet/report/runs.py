@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .. import tracking
-from .stats import still_improving
+from .stats import improving_from_metrics, still_improving
 
 TAG_PRUNED = "scratchnet.pruned"  # a trial the search pruned: the epoch it stopped at
 GRID_PARAM = "sweep.grid"  # on the parent: swept key -> its sweep expression (JSON)
-METRICS = ("final_mse", "true_mse")
+METRICS = ("final_mse", "true_mse", "loss_at_90pct")
 
 
 def sweep_runs(client, exp_id: str, parent_id: str, reused: list[str] = ()) -> list:
@@ -90,7 +90,17 @@ def loss_histories(client, run_ids: list[str]) -> dict[str, pd.Series]:
 
 
 def mark_improving(frame: pd.DataFrame, histories: dict[str, pd.Series]) -> pd.DataFrame:
-    """Adds ``improving``: whether each finished run's loss was still falling at its end."""
-    improving = [still_improving(histories[run_id]) if run_id in histories
-                 and len(histories[run_id]) else np.nan for run_id in frame.run_id]
+    """Adds ``improving``: whether each finished run's loss was still falling at its end.
+    ``histories``: those of the finished runs recorded without loss_at_90pct."""
+    improving = [improving_of(run, histories.get(run.run_id)) for run in frame.itertuples()]
     return frame.assign(improving=pd.Series(improving, index=frame.index, dtype=object))
+
+
+def improving_of(run, history: pd.Series | None) -> bool | float:
+    """From the run's loss_at_90pct metric; for a run recorded before that metric, from its
+    loss history; NaN for a run that did not finish."""
+    if run.outcome != "finished":
+        return np.nan
+    if not np.isnan(run.loss_at_90pct):
+        return improving_from_metrics(run.final_mse, run.loss_at_90pct)
+    return still_improving(history) if history is not None and len(history) else np.nan

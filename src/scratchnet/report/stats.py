@@ -4,7 +4,8 @@ every setting compared with the best of its condition by a paired t-test, Holm-a
 
 ``runs`` has one row per run: a column per swept key (its full Hydra name, e.g.
 ``train.lr``), ``seed``, ``outcome`` (finished, diverged, crashed or pruned), the metrics
-``true_mse`` and ``final_mse`` (NaN unless finished) and ``improving`` (still improving at
+``true_mse`` and ``final_mse`` (NaN unless finished), ``loss_at_90pct`` (the loss at 90% of
+its epochs, NaN for runs recorded before that metric) and ``improving`` (still improving at
 its last epoch: True/False, NaN unless finished).
 """
 
@@ -185,3 +186,30 @@ def still_improving(losses: pd.Series) -> bool:
     if at_90.empty:
         return False
     return bool(losses.iloc[-1] < (1 - IMPROVEMENT) * at_90.iloc[-1])
+
+
+def improving_from_metrics(final_mse: float, loss_at_90pct: float) -> bool:
+    """still_improving from a run's two recorded numbers: the last loss (final_mse) and the
+    loss at 90% of its epochs."""
+    return bool(final_mse < (1 - IMPROVEMENT) * loss_at_90pct)
+
+
+# ---------------------------------------------------------------- the settings shown
+
+def best_and_worst(rows: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    """One condition's summary rows -> [("best", row), ("worst", row)]: its best setting (or
+    its first, when none is best) and, when it has others, the one of highest mean true_mse."""
+    rows = rows.dropna(subset=["true_mse_mean"])
+    if rows.empty:
+        return []
+    best = rows[rows.verdict == "best"]
+    picks = [("best", best.iloc[0] if len(best) else rows.iloc[0])]
+    if len(rows) > 1:
+        picks.append(("worst", rows.sort_values("true_mse_mean").iloc[-1]))
+    return picks
+
+
+def finished_runs_of(runs: pd.DataFrame, setting: pd.Series, design: Design) -> pd.DataFrame:
+    """The finished runs (one per seed) of one setting."""
+    finished = runs[runs.outcome == "finished"]
+    return finished[(finished[design.setting] == setting[design.setting]).all(axis=1)]
