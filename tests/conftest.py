@@ -300,3 +300,39 @@ def dvc(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPro
 def ok(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 0, f"{done.args}\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+# ---------------------------------------------------------------- a browser (slow tests)
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    with browser_for(tmp_path) as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def browser_for(tmp_path: Path):
+    """Headless Debian chromium driven by its chromedriver (.ci/run installs both)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = "needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs them: missing there is a broken CI, not a skip
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1600,1000",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

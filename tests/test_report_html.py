@@ -19,34 +19,8 @@ from scratchnet.report import build_report
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 AXES = {"data.noise": [0.03, 0.06], "model.hidden_size": [4, 8], "train.lr": [0.05, 0.1],
         "seed": [1, 2, 3]}
-
-
-@pytest.fixture
-def browser(tmp_path):
-    """Headless Debian chromium, no network of its own (as tests/test_server.py drives it)."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = "needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1400,1000",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 everything reads back through the REST client; the same sweep on a real local Dask
 cluster gives bit-identical runs; a server that dies mid-sweep loses nothing."""
 
-import contextlib
 import os
 import signal
 import struct
@@ -95,40 +94,6 @@ def test_every_run_its_history_and_fit_plot_read_back_over_http(served, tmp_path
         stored = folder / "server" / "artifacts" / child.info.experiment_id / run_id
         assert (stored / "artifacts" / "fit.png").read_bytes() == png.read_bytes()
     assert not (folder / "mlruns").exists()  # nothing written beside the sweep
-
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-
-@pytest.fixture
-def browser(tmp_path):
-    with browser_for(tmp_path) as driver:
-        yield driver
-
-
-@contextlib.contextmanager
-def browser_for(tmp_path: Path):
-    """Headless Debian chromium driven by its chromedriver (.ci/run installs both)."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = "needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI installs them: missing there is a broken CI, not a skip
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1600,1000",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_ui_lists_the_sweep_and_shows_a_fit_plot_in_chromium(served, browser, tmp_path):

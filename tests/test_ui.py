@@ -115,7 +115,7 @@ def check_in_chromium(tmp_path: Path, sweep, printed: list[str], client) -> None
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from test_server import browser_for
+    from conftest import browser_for
 
     kids = {c.info.run_id for c in sweep.children}
     names = {c.info.run_name for c in sweep.children}
