@@ -182,6 +182,8 @@ def sweep(params: Path, conf: Path, report: Path, metrics: Path) -> None:
             raise StageError(f"the sweep wrote {len(written)} report folders, not one")
         shutil.rmtree(report, ignore_errors=True)  # DVC's output: the previous report
         written[0].rename(report)
+    # the sweep printed the temporary folder it wrote to; this is where its report stays
+    print(f"Report moved to {report}/ (open report.html)")
     write_json(metrics, sweep_metrics(report / "sweep_summary.csv"))
 
 
