@@ -92,16 +92,21 @@ def test_a_killed_search_run_again_completes_exactly_n_trials_under_one_parent(t
     parents, children = children_of_sweeps(tmp_path)
     assert len(parents) == 1 and {r.data.tags[tracking.TAG_PARENT] for r in children} \
         == {parents[0].info.run_id}
-    finished = [r for r in children if r.info.status == "FINISHED"]
-    assert len(finished) == 8  # the others were killed mid-run (KILLED)
-    assert {r.info.status for r in children} <= {"FINISHED", "KILLED"}
+    # a result: a FINISHED run, or a FAILED one that diverged (a trial's point may diverge)
+    finished = [r for r in children if r.info.status == "FINISHED"
+                or r.data.tags.get(tracking.TAG_FAILURE, "").startswith("diverged")]
+    assert len(finished) == 8
+    others = {r.info.run_id for r in children} - {r.info.run_id for r in finished}
+    assert all(r.info.status == "KILLED" for r in children if r.info.run_id in others)
     assert len({r.data.tags[tracking.TAG_CONFIG_HASH] for r in finished}) == 8  # none twice
     study = the_study(tmp_path)
     counted = [t for t in study.get_trials() if search.counted(t)]
     assert len(counted) == 8
     assert {t.user_attrs[search.RUN_ATTR] for t in counted} == {r.info.run_id for r in finished}
-    # every trial the kill interrupted was run again at the same point
-    interrupted = [t for t in study.get_trials() if t.user_attrs.get(search.INTERRUPTED_ATTR)]
+    # every trial the kill interrupted in its run was run again at the same point (one killed
+    # while it was being asked, before all its parameters were drawn, never ran: not rerun)
+    interrupted = [t for t in study.get_trials() if t.user_attrs.get(search.INTERRUPTED_ATTR)
+                   and set(t.params) == set(counted[0].params)]
     assert all(any(c.params == t.params for c in counted) for t in interrupted)
     assert f"{sum(search.counted(t) for t in before)} skipped" in result.stderr
 

@@ -174,12 +174,25 @@ def test_trials_left_running_are_failed_and_their_points_asked_again(study_ref):
     study.tell(finished, 0.5)
     again = open_test_study(study_ref)  # the command run again
     storage = search.open_storage(study_ref.storage)
-    assert search.requeue_interrupted(again, storage) == 1
+    assert search.requeue_interrupted(again, storage, space) == 1
     rerun = again.ask(space)
     assert rerun.params == killed.params and rerun.number == 2
     trials = again.get_trials()
     assert trials[1].state == TrialState.FAIL and trials[1].user_attrs[search.INTERRUPTED_ATTR]
     assert [search.counted(t) for t in trials] == [True, False, False]
+
+
+def test_a_trial_killed_while_being_asked_is_failed_and_not_asked_again(study_ref):
+    study = open_test_study(study_ref)
+    space = {"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)}
+    half_asked = study.ask()  # the kill came between its two parameters
+    half_asked.suggest_float("x", 0, 1)
+    again = open_test_study(study_ref)
+    storage = search.open_storage(study_ref.storage)
+    assert search.requeue_interrupted(again, storage, space) == 0
+    (trial,) = again.get_trials()
+    assert trial.state == TrialState.FAIL and trial.user_attrs[search.INTERRUPTED_ATTR]
+    assert again.get_trials(states=(TrialState.WAITING,)) == []
 
 
 def test_warm_start_adds_the_runs_of_earlier_sweeps_inside_the_space(tmp_path, new_store,

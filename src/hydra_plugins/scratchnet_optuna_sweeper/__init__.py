@@ -108,7 +108,7 @@ class OptunaSweeper(Sweeper):
         storage = search.open_storage(ref.storage)
         study = search.open_study(storage, ref, self.seed)
         notes = []
-        requeued = search.requeue_interrupted(study, storage)
+        requeued = search.requeue_interrupted(study, storage, space)
         if requeued:
             notes.append(f"{requeued} interrupted trials queued again")
         if self.warm_start:

@@ -218,19 +218,25 @@ def counted(trial) -> bool:
             and not trial.user_attrs.get(WARM_ATTR))
 
 
-def requeue_interrupted(study: optuna.Study, storage: optuna.storages.RDBStorage) -> int:
+def requeue_interrupted(study: optuna.Study, storage: optuna.storages.RDBStorage,
+                        space: dict[str, Any]) -> int:
     """Trials a killed search left RUNNING: failed (marked interrupted, so they do not count)
-    and their parameters enqueued, so the next trials asked run exactly those points."""
+    and, if they had a whole point of the space, that point enqueued, so the next trials asked
+    run exactly those points. A trial killed while it was being asked (some of its parameters
+    not yet drawn) never ran: it is failed only. How many were enqueued."""
     from optuna.trial import TrialState
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     study_id = storage.get_study_id_from_name(study.study_name)
+    enqueued = 0
     for trial in stale:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        study.enqueue_trial(trial.params)
-    return len(stale)
+        if set(trial.params) == set(space):
+            study.enqueue_trial(trial.params)
+            enqueued += 1
+    return enqueued
 
 
 # ---------------------------------------------------------------- a trial, in its job
