@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+
+from scratchnet.sweep.sweeper import LaunchingSweeper
 
 
 @dataclass
@@ -44,7 +42,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="scratchnet_optuna",
                              node=OptunaSweeperConf, provider="scratchnet")
 
 
-class OptunaSweeper(Sweeper):
+class OptunaSweeper(LaunchingSweeper):
     def __init__(self, study_name: str, n_trials: int, n_jobs: int, sampler: Any, pruner: str,
                  storage: str | None, warm_start: bool, params: dict | None = None,
                  trial: int | None = None) -> None:
@@ -52,27 +50,15 @@ class OptunaSweeper(Sweeper):
         self.seed = sampler.get("seed") if sampler else None
         self.pruner, self.warm_start = pruner, bool(warm_start)
         self.params = dict(params or {})
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
         from optuna.trial import TrialState
 
         from scratchnet.sweep import search
 
-        assert self.config is not None and self.launcher is not None
         space, fixed = search.search_space(self.params, arguments)
         study, ref = self.open_study(space)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's sweepers do
+        sweep_dir = self.make_sweep_dir()
         ref.write(sweep_dir)  # where the jobs report
         done = self.record_earlier_trials(study, fixed, sweep_dir)
         returns, launched = [], 0

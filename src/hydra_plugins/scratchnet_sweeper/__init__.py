@@ -11,14 +11,11 @@ schema before anything is written.
 # No "from __future__ import annotations": Hydra's plugin scan runs this module without
 # registering it in sys.modules, where dataclasses look string annotations up.
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+
+from scratchnet.sweep.sweeper import LaunchingSweeper
 
 
 @dataclass
@@ -31,27 +28,15 @@ ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweepe
                              provider="scratchnet")
 
 
-class GridSweeper(Sweeper):
+class GridSweeper(LaunchingSweeper):
     def __init__(self, params: dict[str, str] | None = None) -> None:
         self.params = dict(params or {})
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
         from scratchnet.sweep.grid import expand
 
-        assert self.config is not None and self.launcher is not None
         jobs = expand(self.params, arguments)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's sweepers do
+        self.make_sweep_dir()
         self.validate_batch_is_legal(jobs[:1])
         returns = self.launcher.launch(jobs, initial_job_idx=0)
         for job in returns:

@@ -7,6 +7,7 @@
   worker's job process so that a job that kills its process fails alone.
 - ``progress``: the jobs' progress file, the progress line, the crash summary.
 - ``cluster``: the Dask client of ``hydra/launcher=dask``.
+- ``sweeper``: what the grid and Optuna sweeper plugins share: the launcher, the sweep folder.
 
 The callback and the jobs talk through two files in the sweep folder: ``sweep.json``
 (parent run id, flags), which each job waits for before it trains, and ``progress.jsonl``, a line per job.
