@@ -30,7 +30,9 @@ def train(*overrides: str):
 
 def test_constant_rate_is_the_article_run_and_records_its_rate():
     fit = train()
-    assert fit.losses[-1] == 0.03446110150963725  # the article's final MSE, bit for bit
+    # the article's final MSE as R computes it; the last bits depend on the machine's BLAS
+    # kernel (docs/reliability.md), so bit for bit is checked against a rerun elsewhere
+    assert fit.losses[-1] == pytest.approx(0.03446110150963725, rel=1e-13)
     assert fit.halvings == 0
     assert fit.rates.tobytes() == np.full(3000, 0.05).tobytes()
 
