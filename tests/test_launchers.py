@@ -1,0 +1,44 @@
+"""scratchnet's launchers (hydra/launcher=local, the default, and dask) pass Hydra's own
+launcher conformance suites, the tests every Hydra launcher plugin runs (as
+hydra_plugins/hydra_joblib_launcher/tests does in Hydra's repository): LauncherTestSuite
+sweeps Hydra's test configs in this process, IntegrationTestSuite runs Hydra apps as
+subprocesses. Hydra's own joblib launcher stays selectable beside them."""
+
+import pytest
+from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
+from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
+
+from hydra_plugins.scratchnet_dask_launcher import DaskLauncher
+from hydra_plugins.scratchnet_local_launcher import LocalLauncher
+from scratchnet.sweep import cluster
+
+LAUNCHERS = {"scratchnet_local": ["hydra.launcher.n_jobs=2"],
+             "scratchnet_dask": ["hydra.launcher.n_jobs=2"]}
+
+
+def test_hydra_finds_both_launchers_and_its_own_joblib_launcher():
+    found = {launcher.__name__ for launcher in Plugins.instance().discover(Launcher)}
+    assert {LocalLauncher.__name__, DaskLauncher.__name__, "JoblibLauncher"} <= found
+    assert "WorkerLauncher" not in found  # the abstract base the two share
+
+
+@pytest.fixture(autouse=True)
+def no_dask_cluster_left_running():
+    yield
+    cluster.stop()  # a sweep's callback stops it; Hydra's test apps have no such callback
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher_name, overrides", list(LAUNCHERS.items()))
+class TestLauncher(LauncherTestSuite):
+    pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_launcher_cfg, extra_flags", [
+    ({}, ["-m", "hydra/job_logging=hydra_debug", "hydra/job_logging=disabled",
+          f"hydra/launcher={name}", *overrides])
+    for name, overrides in LAUNCHERS.items()])
+class TestLauncherIntegration(IntegrationTestSuite):
+    pass
