@@ -42,29 +42,32 @@ class RunOutcome:
 
 
 def run(config: Config, *, parent_run_id: str | None = None, overrides: Sequence[str] = (),
-        run_name: str | None = None, should_stop: ShouldStop | None = None) -> RunOutcome:
+        run_name: str | None = None, should_stop: ShouldStop | None = None,
+        experiment_id: str | None = None) -> RunOutcome:
     """Train and record one run. A diverged run ends FAILED with its reason; an interrupted
     one KILLED; any other error FAILED with the error, which is then re-raised. A run that
-    ``should_stop`` ended (a search's pruner) ends FINISHED, tagged with its last epoch."""
+    ``should_stop`` ended (a search's pruner) ends FINISHED, tagged with its last epoch.
+    ``experiment_id``: the id of tracking.experiment, when the caller knows it (a sweep)."""
     client = tracking.open_store(config.tracking.uri)
-    exp_id = tracking.experiment_id(client, config.tracking.experiment, config.tracking.uri)
+    exp_id = experiment_id or tracking.experiment_id(client, config.tracking.experiment,
+                                                     config.tracking.uri)
     tags = {**tracking.provenance(), tracking.TAG_CONFIG_HASH: config_hash(config),
             tracking.TAG_OVERRIDES: tracking.dumps_overrides(overrides)}
     if parent_run_id:
         tags[tracking.TAG_PARENT] = parent_run_id
-    run_id = tracking.start_run(client, exp_id, run_name or default_run_name(config), tags,
-                                flatten(config))
+    # Its params are recorded with its results, in one call: a run that ends otherwise gets
+    # them when it is closed (a job process that dies: sweep.job.record_death)
+    run_id = tracking.start_run(client, exp_id, run_name or default_run_name(config), tags)
     try:
         result = train_network(config, should_stop)
         outcome = RunOutcome(run_id, result, exp_id)
         record_result(client, run_id, config, result)
-        if outcome.pruned_at is not None:
-            tracking.set_tags(client, run_id, {tracking.TAG_PRUNED: str(outcome.pruned_at)})
     except KeyboardInterrupt:
-        tracking.end_run(client, run_id, "KILLED", "interrupted (SIGINT)")
+        tracking.end_run(client, run_id, "KILLED", "interrupted (SIGINT)", flatten(config))
         raise
     except BaseException as error:
-        tracking.end_run(client, run_id, "FAILED", f"error: {type(error).__name__}: {error}"[:500])
+        tracking.end_run(client, run_id, "FAILED", f"error: {type(error).__name__}: {error}"[:500],
+                         flatten(config))
         raise
     tracking.end_run(client, run_id, "FAILED" if outcome.failure else "FINISHED", outcome.failure)
     return outcome
@@ -76,8 +79,9 @@ def default_run_name(config: Config) -> str:
 
 
 def record_result(client, run_id: str, config: Config, result: TrainResult) -> None:
-    """Metrics (loss history at log_every resolution, the rate's history, scalars) and the
-    four artifacts."""
+    """Every config key as a param, the metrics (loss history at log_every resolution, the
+    rate's history, scalars) and the pruned tag of a run a pruner stopped, in one call; then
+    the four artifacts, in one call."""
     losses = result.fit.losses
     scalars = {"train_seconds": result.train_seconds, "epochs_run": float(len(losses)),
                "lr_halvings": float(result.fit.halvings)}
@@ -87,8 +91,10 @@ def record_result(client, run_id: str, config: Config, result: TrainResult) -> N
                        loss_at_90pct=float(losses[max(int(0.9 * len(losses)), 1) - 1]))
     if not result.diverged:
         scalars["true_mse"] = result.true_mse
-    tracking.log_metrics(client, run_id, losses, config.tracking.log_every, scalars,
-                         result.fit.rates)
+    stopped = result.fit.stopped_epoch
+    metrics = tracking.run_metrics(losses, config.tracking.log_every, scalars, result.fit.rates)
+    tracking.log_batch(client, run_id, params=flatten(config), metrics=metrics,
+                       tags=None if stopped is None else {tracking.TAG_PRUNED: str(stopped)})
     with tempfile.TemporaryDirectory() as tmp:
         write_artifacts(Path(tmp), config, result)
         tracking.with_retry(client.log_artifacts, run_id, tmp)
@@ -102,9 +108,9 @@ def write_artifacts(folder: Path, config: Config, result: TrainResult) -> None:
     with warnings.catch_warnings():  # a diverging loss curve overflows the log axis
         warnings.simplefilter("ignore", RuntimeWarning)
         save_fit_figure(folder / "fit.png", fit.losses, curve, y_fit, default_run_name(config))
-    epochs = np.arange(1, len(fit.losses) + 1)
-    np.savetxt(folder / "history.csv", np.column_stack([epochs, fit.losses]),
-               delimiter=",", header="epoch,loss", comments="", fmt=["%d", "%.17g"])
+    # what np.savetxt(fmt=["%d", "%.17g"]) writes (every loss exactly), without its per-row cost
+    rows = "".join(f"{epoch},{loss:.17g}\n" for epoch, loss in enumerate(fit.losses.tolist(), 1))
+    (folder / "history.csv").write_text("epoch,loss\n" + rows)
     resolved = asdict(config)
     resolved["tracking"]["uri"] = tracking.redact(config.tracking.uri)  # as in the params
     (folder / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))

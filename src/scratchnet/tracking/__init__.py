@@ -17,15 +17,15 @@ from .runs import (
     TAG_PRUNED,
     TAG_SWEEP_KEY,
     end_run,
-    finished_run,
     history_steps,
-    log_metrics,
-    log_params,
+    is_result,
+    log_batch,
     rate_steps,
     record_reused_runs,
+    recorded_results,
     reused_runs,
+    run_metrics,
     runs_with_tag,
-    set_tags,
     start_run,
 )
 from .store import (
@@ -43,8 +43,9 @@ from .store import (
 __all__ = [
     "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_PRUNED", "TAG_SWEEP_KEY",
     "TrackingError", "check_uri", "describe_error", "dumps_overrides", "end_run",
-    "experiment_id", "finished_run", "history_steps", "log_metrics", "log_params",
+    "experiment_id", "history_steps", "is_result", "log_batch",
     "open_existing_store", "open_store", "provenance", "rate_steps", "record_reused_runs",
-    "redact", "reused_runs", "runs_with_tag", "set_tags", "sqlite_path", "sqlite_under",
+    "recorded_results",
+    "redact", "reused_runs", "run_metrics", "runs_with_tag", "sqlite_path", "sqlite_under",
     "start_run", "strip_credentials", "with_retry",
 ]

@@ -24,25 +24,37 @@ TAG_OVERRIDES = "scratchnet.overrides"  # the Hydra overrides of the job, JSON l
 TAG_SWEEP_KEY = "scratchnet.sweep_key"  # on a parent run: identity of the sweep command
 TAG_PRUNED = "scratchnet.pruned"  # on a run a search's pruner stopped: its last epoch
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own tag: nests a run under its sweep
-METRICS_PER_BATCH = 1000  # MLflow's limit of metrics per log_batch call
-PARAMS_PER_BATCH = 100  # and of params
+# MLflow's limits per log_batch call: params, tags, and all entities (metrics included)
+PARAMS_PER_BATCH, TAGS_PER_BATCH, ENTITIES_PER_BATCH = 100, 100, 1000
 
 
 def start_run(client: MlflowClient, exp_id: str, name: str, tags: dict[str, str],
-              params: dict[str, Any]) -> str:
-    """Create a run with its tags and params (string values redacted); its id."""
+              params: dict[str, Any] | None = None) -> str:
+    """Create a run with its tags (and params, if given); its id."""
     run = with_retry(client.create_run, exp_id, run_name=name, tags=tags)
-    log_params(client, run.info.run_id, params)
+    if params:
+        log_batch(client, run.info.run_id, params=params)
     return run.info.run_id
 
 
-def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
-    from mlflow.entities import Param
+def log_batch(client: MlflowClient, run_id: str, params: dict[str, Any] | None = None,
+              metrics: list | None = None, tags: dict[str, str] | None = None) -> None:
+    """Params (string values redacted), metrics and tags of a run in one MLflow log_batch
+    call, or in as few as its limits per call allow: a run's whole record is one call (each
+    call costs a transaction; a log_metric call per epoch would cost one each)."""
+    from mlflow.entities import Param, RunTag
 
-    items = [Param(key, redact(value) if isinstance(value, str) else str(value))
-             for key, value in params.items()]
-    for start in range(0, len(items), PARAMS_PER_BATCH):
-        with_retry(client.log_batch, run_id, params=items[start:start + PARAMS_PER_BATCH])
+    params_left = [Param(key, redact(value) if isinstance(value, str) else str(value))
+                   for key, value in (params or {}).items()]
+    tags_left = [RunTag(key, value) for key, value in (tags or {}).items()]
+    metrics_left = list(metrics or [])
+    while params_left or tags_left or metrics_left:
+        params_now, params_left = params_left[:PARAMS_PER_BATCH], params_left[PARAMS_PER_BATCH:]
+        tags_now, tags_left = tags_left[:TAGS_PER_BATCH], tags_left[TAGS_PER_BATCH:]
+        room = ENTITIES_PER_BATCH - len(params_now) - len(tags_now)
+        metrics_now, metrics_left = metrics_left[:room], metrics_left[room:]
+        with_retry(client.log_batch, run_id, metrics=metrics_now, params=params_now,
+                   tags=tags_now)
 
 
 def history_steps(epochs_run: int, log_every: int) -> list[int]:
@@ -60,11 +72,10 @@ def rate_steps(rates: np.ndarray) -> list[int]:
     return sorted(s for s in steps if 1 <= s <= len(rates))
 
 
-def log_metrics(client: MlflowClient, run_id: str, losses: np.ndarray, log_every: int,
-                scalars: dict[str, float], rates: np.ndarray | None = None) -> None:
-    """The loss history (metric ``loss``, step = epoch), the learning rate's (``lr``, at
-    ``rate_steps``) and the finite scalar metrics, in batches: a log_metric call per epoch
-    would cost a round trip each."""
+def run_metrics(losses: np.ndarray, log_every: int, scalars: dict[str, float],
+                rates: np.ndarray | None = None) -> list:
+    """A run's metrics for log_batch: the loss history (metric ``loss``, step = epoch), the
+    learning rate's (``lr``, at ``rate_steps``) and the finite scalar metrics."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)  # ms since the epoch, MLflow's timestamp unit
@@ -72,30 +83,25 @@ def log_metrics(client: MlflowClient, run_id: str, losses: np.ndarray, log_every
                for step in history_steps(len(losses), log_every)]
     if rates is not None:
         metrics += [Metric("lr", float(rates[step - 1]), now, step) for step in rate_steps(rates)]
-    metrics += [Metric(key, float(value), now, 0) for key, value in scalars.items()
-                if np.isfinite(value)]
-    for start in range(0, len(metrics), METRICS_PER_BATCH):
-        with_retry(client.log_batch, run_id, metrics=metrics[start:start + METRICS_PER_BATCH])
+    return metrics + [Metric(key, float(value), now, 0) for key, value in scalars.items()
+                      if np.isfinite(value)]
 
 
-def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
-    from mlflow.entities import RunTag
-
-    with_retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-
-
-def end_run(client: MlflowClient, run_id: str, status: str, reason: str | None = None) -> None:
-    """Close a run as FINISHED, FAILED or KILLED, recording the reason first."""
-    if reason:
-        set_tags(client, run_id, {TAG_FAILURE: reason})
+def end_run(client: MlflowClient, run_id: str, status: str, reason: str | None = None,
+            params: dict[str, Any] | None = None) -> None:
+    """Close a run as FINISHED, FAILED or KILLED, recording the reason (and ``params``: those
+    of a run that ended before recording its results) first."""
+    if reason or params:
+        log_batch(client, run_id, params=params, tags={TAG_FAILURE: reason} if reason else None)
     with_retry(client.set_terminated, run_id, status)
 
 
 def runs_with_tag(client: MlflowClient, exp_id: str, key: str, value: str,
-                  statuses: Iterable[str] | None = None) -> list:
-    """Runs of the experiment whose tag ``key`` equals ``value``, newest first, optionally
-    only those in the given statuses (filtered here: MLflow's search has no IN on status)."""
-    query = f"tags.`{key}` = '{value}'"
+                  statuses: Iterable[str] | None = None, like: bool = False) -> list:
+    """Runs of the experiment whose tag ``key`` equals ``value`` (matches it as an SQL LIKE
+    pattern, with ``like``), newest first, optionally only those in the given statuses
+    (filtered here: MLflow's search has no IN on status)."""
+    query = f"tags.`{key}` {'LIKE' if like else '='} '{value}'"
     runs, token = [], None
     while True:
         page = with_retry(client.search_runs, [exp_id], query, max_results=1000,
@@ -108,17 +114,32 @@ def runs_with_tag(client: MlflowClient, exp_id: str, key: str, value: str,
     return [run for run in runs if not wanted or run.info.status in wanted]
 
 
-def finished_run(client: MlflowClient, exp_id: str, config_hash: str):
-    """A FINISHED run (or one that diverged: a result too) with this config, else None.
-    A pruned run stopped before its epochs were done: not this config's result."""
-    for run in runs_with_tag(client, exp_id, TAG_CONFIG_HASH, config_hash,
-                             statuses=("FINISHED", "FAILED")):
-        diverged = run.data.tags.get(TAG_FAILURE, "").startswith("diverged")
-        if TAG_PRUNED in run.data.tags:
+def is_result(run) -> bool:
+    """Whether a run answers its config: FINISHED, or FAILED because it diverged (a result
+    too). A pruned run stopped before its epochs were done: not its config's result."""
+    if TAG_PRUNED in run.data.tags:
+        return False
+    return run.info.status == "FINISHED" or (
+        run.info.status == "FAILED" and run.data.tags.get(TAG_FAILURE, "").startswith("diverged"))
+
+
+def recorded_results(client: MlflowClient, exp_id: str, parent_id: str | None = None
+                     ) -> dict[str, dict[str, Any]]:
+    """Config hash -> the run that answers it in the experiment, ``{"run_id": ..., "true_mse":
+    ... or None if it diverged}``: a child of ``parent_id`` where there is one, else the
+    newest. One query for the whole experiment, so that a sweep's jobs need none."""
+    results: dict[str, dict[str, Any]] = {}
+    own: set[str] = set()  # hashes answered by a child of parent_id
+    for run in runs_with_tag(client, exp_id, TAG_CONFIG_HASH, "%", like=True):  # newest first
+        config_hash = run.data.tags[TAG_CONFIG_HASH]
+        mine = parent_id is not None and run.data.tags.get(TAG_PARENT) == parent_id
+        if not is_result(run) or config_hash in own or (config_hash in results and not mine):
             continue
-        if run.info.status == "FINISHED" or diverged:
-            return run
-    return None
+        results[config_hash] = {"run_id": run.info.run_id,
+                                "true_mse": run.data.metrics.get("true_mse")}
+        if mine:
+            own.add(config_hash)
+    return results
 
 
 REUSED_RUNS = "sweep/reused_runs.json"  # parent artifact: runs a sweep skipped to (reused)
