@@ -137,10 +137,12 @@ def dep_files(name: str) -> set[Path]:
 def test_stage_deps_are_exactly_the_code_each_stage_runs():
     assert dep_files("train") == scratchnet_imports("scratchnet.stages")
     # the sweep stage runs `python -m scratchnet.train --multirun` in a subprocess, whose
-    # grid sweeper Hydra loads, and which may run its jobs through the Dask launcher
+    # grid sweeper and local launcher Hydra loads, and which may run its jobs through the
+    # Dask launcher
     assert dep_files("sweep") == (scratchnet_imports("scratchnet.stages")
                                   | scratchnet_imports("scratchnet.train")
                                   | scratchnet_imports("hydra_plugins.scratchnet_sweeper")
+                                  | scratchnet_imports("hydra_plugins.scratchnet_local_launcher")
                                   | scratchnet_imports("hydra_plugins.scratchnet_dask_launcher"))
     assert SRC / "report" / "__init__.py" in dep_files("sweep")
     assert SRC / "report" / "__init__.py" not in dep_files("train")

@@ -88,14 +88,18 @@ class SweepCallback(Callback):
 
     def prepare(self, sweep_file: Path, key: str, axes: dict[str, str], total: int) -> None:
         """Open the store, resume or create the parent run, then write the sweep file: the
-        parent's id for the jobs, or the error that stopped this (jobs then fail with it)."""
+        parent's id and the results already recorded (config hash -> run, which the jobs
+        reuse instead of training again; none with fresh=true), or the error that stopped
+        this (jobs then fail with it)."""
         try:
             uri = self.base.tracking.uri
             self.client = tracking.open_store(uri)
             self.exp_id = tracking.experiment_id(self.client, self.base.tracking.experiment, uri)
             self.parent_id = self.resume_or_create_parent(key, axes, total)
+            results = {} if self.fresh else tracking.recorded_results(
+                self.client, self.exp_id, self.parent_id)
             info = {"parent_run_id": self.parent_id, "experiment_id": self.exp_id,
-                    "fresh": self.fresh, "total": total}
+                    "total": total, "results": results}
         except Exception as error:  # noqa: BLE001 (reported by end(), and to every job)
             self.failure = error
             info = {"error": tracking.describe_error(error)}

@@ -22,7 +22,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from .. import tracking
-from ..config import Config, config_hash
+from ..config import Config, config_hash, flatten
 from .progress import PROGRESS_FILE, append_progress
 from .search import StudyRef, TrialReporter
 
@@ -38,35 +38,46 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str,
     progress = Path(sweep_dir) / PROGRESS_FILE
     try:
         study = None if trial is None else (StudyRef.read(Path(sweep_dir)), trial)
-        client = tracking.open_store(config.tracking.uri)
-        info = wait_for_sweep_file(Path(sweep_dir) / SWEEP_FILE)
-        previous = None if info["fresh"] else tracking.finished_run(
-            client, info["experiment_id"], config_hash(config))
-        if previous is not None:
-            objective = previous.data.metrics.get("true_mse", math.inf)
+        info = sweep_info(Path(sweep_dir))
+        previous = info["results"].get(config_hash(config))
+        if previous is not None:  # recorded before the sweep started: reused, not retrained
+            objective = previous["true_mse"]
+            objective = math.inf if objective is None else objective  # it diverged
             if study is not None:
-                TrialReporter(*study).tell(objective, previous.info.run_id, pruned=False)
+                TrialReporter(*study).tell(objective, previous["run_id"], pruned=False)
     except Exception as error:  # noqa: BLE001 (recorded as this job's failure)
         append_progress(progress, "failed", overrides, None, tracking.describe_error(error))
         return math.nan
     if previous is not None:
-        append_progress(progress, "skipped", overrides, previous.info.run_id)
+        append_progress(progress, "skipped", overrides, previous["run_id"])
         return objective
-    job = (config, overrides, info["parent_run_id"], progress, study)
+    job = (config, overrides, info["parent_run_id"], info["experiment_id"], progress, study)
     if multiprocessing.current_process().daemon:
         return train_and_record(*job)
     objective, exitcode = job_process().run(job)
     if exitcode is None:
         return objective
     reason = f"job process died with exit code {exitcode}"
-    record_death(client, info, config, reason)
+    record_death(info, config, reason)
     append_progress(progress, "failed", overrides, None, reason)
     return math.nan
 
 
+_sweep_infos: dict[Path, dict] = {}  # sweep folder -> its sweep file, read by this worker
+
+
+def sweep_info(sweep_dir: Path) -> dict:
+    """The sweep file of this sweep (written once, whole, by the launching process), read
+    once per worker: a 5,400-run sweep's holds thousands of recorded results."""
+    if sweep_dir not in _sweep_infos:
+        _sweep_infos[sweep_dir] = wait_for_sweep_file(sweep_dir / SWEEP_FILE)
+    return _sweep_infos[sweep_dir]
+
+
 def wait_for_sweep_file(path: Path, seconds: float = 600.0) -> dict:
     """The sweep file's contents, once the launching process has written it (it opens the
-    store and makes the parent run while the workers start): the parent run's id and flags."""
+    store and makes the parent run while the workers start): the parent run's id, the
+    results recorded before the sweep."""
     deadline = time.monotonic() + seconds
     while not path.exists():
         if time.monotonic() > deadline:
@@ -79,7 +90,8 @@ def wait_for_sweep_file(path: Path, seconds: float = 600.0) -> dict:
 
 
 def train_and_record(config: Config, overrides: list[str], parent_run_id: str,
-                     progress: Path, study: tuple[StudyRef, int] | None = None) -> float:
+                     experiment_id: str, progress: Path,
+                     study: tuple[StudyRef, int] | None = None) -> float:
     """The job itself: one recorded run under the sweep's parent; its objective. In a search,
     its loss goes to its trial every tracking.log_every epochs and the pruner may stop it."""
     from ..run import run
@@ -88,6 +100,7 @@ def train_and_record(config: Config, overrides: list[str], parent_run_id: str,
         reporter = TrialReporter(*study) if study is not None else None
         with threadpool_limits(limits=1):  # one BLAS thread per worker: no oversubscription
             outcome = run(config, parent_run_id=parent_run_id, overrides=overrides,
+                          experiment_id=experiment_id,
                           should_stop=reporter.should_stop if reporter and reporter.prunes
                           else None)
         objective = math.inf if outcome.failure else outcome.result.true_mse
@@ -171,9 +184,10 @@ def die_with_parent() -> None:
         pass
 
 
-def record_death(client, info: dict, config: Config, reason: str) -> None:
+def record_death(info: dict, config: Config, reason: str) -> None:
     """Mark the RUNNING run the dead job process left under this sweep as FAILED."""
+    client = tracking.open_store(config.tracking.uri)
     for run in tracking.runs_with_tag(client, info["experiment_id"], tracking.TAG_CONFIG_HASH,
                                       config_hash(config), statuses=("RUNNING",)):
         if run.data.tags.get(tracking.TAG_PARENT) == info["parent_run_id"]:
-            tracking.end_run(client, run.info.run_id, "FAILED", reason)
+            tracking.end_run(client, run.info.run_id, "FAILED", reason, flatten(config))

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cloudpickle
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
@@ -69,7 +68,7 @@ def execute_job(context: SweepContext, idx: int, overrides: Sequence[str]) -> Jo
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx
-    HydraConfig.instance().set_config(sweep_config)
+    # run_job makes sweep_config Hydra's config (HydraConfig) first thing
     return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
 
