@@ -38,6 +38,13 @@ def test_should_stop_is_asked_every_log_every_epochs_with_that_epochs_loss():
     assert np.array_equal(result.fit.losses, losses)  # asking changes nothing
 
 
+def test_should_stop_is_not_asked_after_the_last_epoch_where_stopping_saves_nothing():
+    config = compose_config([*SMALL, "tracking.log_every=10"])  # 120 epochs
+    asked = []
+    train_network(config, lambda epoch, loss: asked.append(epoch) or False)
+    assert asked == list(range(10, 120, 10))
+
+
 def test_a_stopped_run_is_the_run_of_that_many_epochs_bit_for_bit():
     stopped = train_network(compose_config(SMALL), lambda epoch, loss: epoch >= 50)
     short = train_network(compose_config(["train.epochs=50", "model.hidden_size=8"]))
@@ -122,15 +129,37 @@ def test_with_a_tracking_server_the_storage_must_be_given(tmp_path):
     hydra = multirun_hydra(["search=optuna"])
     with pytest.raises(ConfigError, match="hydra.sweeper.storage"):
         search.storage_url(hydra.sweeper, "http://127.0.0.1:5000", tmp_path)
+
+
+def test_the_default_storage_is_a_journal_beside_the_store_or_an_earlier_optuna_db(tmp_path):
+    hydra = multirun_hydra(["search=optuna"])
+    stores = tmp_path / "stores"
     assert search.storage_url(hydra.sweeper, "sqlite:///stores/mlflow.db", tmp_path) \
-        == f"sqlite:///{tmp_path / 'stores' / 'optuna.db'}"
+        == str(stores / search.JOURNAL_FILE)
+    stores.mkdir()
+    (stores / "optuna.db").touch()  # an earlier search's studies: continued there
+    assert search.storage_url(hydra.sweeper, "sqlite:///stores/mlflow.db", tmp_path) \
+        == f"sqlite:///{stores / 'optuna.db'}"
+    given = multirun_hydra(["search=optuna", "hydra.sweeper.storage=studies.log"])
+    assert search.storage_url(given.sweeper, "sqlite:///stores/mlflow.db", tmp_path) \
+        == str(tmp_path / "studies.log")
+
+
+@pytest.mark.parametrize("key", ["prune_after", "report_every"])
+def test_a_report_schedule_below_one_epoch_stops_with_one_line(tmp_path, monkeypatch, capsys,
+                                                               key):
+    result = run_train(["--multirun", "search=optuna", f"hydra.sweeper.{key}=0"],
+                       tmp_path, monkeypatch, capsys, seconds=30)
+    one_error_line(result, f"hydra.sweeper.{key}", "at least 1")
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 # ---------------------------------------------------------------- the study and its trials
 
 @pytest.fixture
 def study_ref(tmp_path):
-    return search.StudyRef(f"sqlite:///{tmp_path / 'optuna.db'}", "scratchnet-test", "median")
+    return search.StudyRef(str(tmp_path / "journal.log"), "scratchnet-test", "median",
+                           prune_after=10, report_every=10)
 
 
 def open_test_study(ref, seed=1):
@@ -152,6 +181,20 @@ def test_a_trial_reports_its_losses_and_tells_its_outcome_from_its_job(study_ref
     assert trials[0].intermediate_values == {10: 0.5, 20: 0.25}
     assert trials[0].user_attrs == {search.RUN_ATTR: "run-a"}
     assert trials[1].state == TrialState.PRUNED and trials[1].intermediate_values == {10: 0.75}
+
+
+@pytest.mark.parametrize("storage", ["journal.log", "sqlite:///{tmp}/optuna.db"])
+def test_a_trial_reports_only_from_prune_after_every_report_every_epochs(tmp_path, storage):
+    # asked every log_every = 10 epochs; prune_after 25 and report_every 20: reports at the
+    # first asks at or after 25, 45, 65 ...
+    url = storage.format(tmp=tmp_path) if "://" in storage else str(tmp_path / storage)
+    ref = search.StudyRef(url, "s", "median", prune_after=25, report_every=20)
+    number = open_test_study(ref).ask({"x": FloatDistribution(0, 1)}).number
+    reporter = search.TrialReporter(ref, number)
+    for epoch in range(10, 80, 10):
+        assert not reporter.should_stop(epoch, 1.0 / epoch)  # no complete trials: no pruning
+    (trial,) = open_test_study(ref).get_trials()
+    assert trial.intermediate_values == {30: 1 / 30, 50: 1 / 50, 70: 1 / 70}
 
 
 def test_the_median_pruner_stops_a_trial_worse_than_the_median_of_complete_ones(study_ref):
@@ -270,7 +313,7 @@ def test_a_searchs_seed_pruner_and_warm_start_make_another_study_its_batch_size_
 @pytest.mark.parametrize("pruner, prunes_worst", [("median", True), ("percentile", True),
                                                   ("hyperband", None), ("none", False)])
 def test_every_pruner_can_be_chosen_and_none_asks_nothing(tmp_path, pruner, prunes_worst):
-    ref = search.StudyRef(f"sqlite:///{tmp_path / 'optuna.db'}", "s", pruner)
+    ref = search.StudyRef(str(tmp_path / "journal.log"), "s", pruner, prune_after=10)
     study = open_test_study(ref)
     space = {"x": FloatDistribution(0, 1)}
     for value in (1.0, 2.0, 3.0, 4.0, 5.0):

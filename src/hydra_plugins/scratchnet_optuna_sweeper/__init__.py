@@ -3,8 +3,8 @@ public Sweeper plugin API. Optuna does the searching: trials are asked in batche
 ``n_jobs``, run in parallel by whichever launcher is selected, and each job reports its loss,
 is pruned and tells its outcome itself (``scratchnet.sweep.search.TrialReporter``); the job
 learns its trial from the hidden key ``hydra.sweeper.trial`` and the sweep folder's
-``study.json``. The study lives in Optuna's RDB storage, so the same command continues it
-until ``n_trials`` trials are complete or pruned.
+``study.json``. The study lives in an Optuna storage (a journal file by default), so the same
+command continues it until ``n_trials`` trials are complete or pruned.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scan runs this module without
@@ -32,7 +32,9 @@ class OptunaSweeperConf:
     n_jobs: int = 2  # trials per batch, run in parallel
     sampler: SamplerConf = field(default_factory=SamplerConf)
     pruner: str = "median"  # median, percentile, hyperband or none
-    storage: str | None = None  # Optuna RDB URL; null: optuna.db beside a sqlite store
+    prune_after: int = 1000  # epochs: before, loss curves cross and no trial is judged
+    report_every: int = 500  # epochs between a trial's reports from prune_after on
+    storage: str | None = None  # RDB URL or journal file; null: a journal beside a sqlite store
     warm_start: bool = False  # add earlier sweeps' runs inside the space before sampling
     params: dict[str, str] = field(default_factory=dict)  # key -> Hydra sweep expression
     trial: int | None = None  # set per job by the sweeper: the trial number it runs
@@ -44,11 +46,12 @@ ConfigStore.instance().store(group="hydra/sweeper", name="scratchnet_optuna",
 
 class OptunaSweeper(LaunchingSweeper):
     def __init__(self, study_name: str, n_trials: int, n_jobs: int, sampler: Any, pruner: str,
-                 storage: str | None, warm_start: bool, params: dict | None = None,
-                 trial: int | None = None) -> None:
+                 prune_after: int, report_every: int, storage: str | None, warm_start: bool,
+                 params: dict | None = None, trial: int | None = None) -> None:
         self.n_trials, self.n_jobs = int(n_trials), max(1, int(n_jobs))
         self.seed = sampler.get("seed") if sampler else None
         self.pruner, self.warm_start = pruner, bool(warm_start)
+        self.prune_after, self.report_every = int(prune_after), int(report_every)
         self.params = dict(params or {})
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -90,7 +93,8 @@ class OptunaSweeper(LaunchingSweeper):
         base = to_config(self.config)
         ref = search.StudyRef(
             search.storage_url(hydra_cfg.sweeper, base.tracking.uri, Path(hydra_cfg.runtime.cwd)),
-            search.study_name(hydra_cfg.sweeper, sweep_key(base, hydra_cfg)), self.pruner)
+            search.study_name(hydra_cfg.sweeper, sweep_key(base, hydra_cfg)), self.pruner,
+            self.prune_after, self.report_every)
         storage = search.open_storage(ref.storage)
         study = search.open_study(storage, ref, self.seed)
         notes = []

@@ -55,8 +55,8 @@ class TrainResult:
         return float(self.fit.losses[-1])
 
 
-# (epoch, loss) -> stop now? Called after the update of every check_every-th epoch (1-based),
-# with that epoch's loss; e.g. a search's pruner.
+# (epoch, loss) -> stop now? Called after the update of every check_every-th epoch (1-based)
+# but the last, with that epoch's loss; e.g. a search's pruner.
 ShouldStop = Callable[[int, float], bool]
 
 
@@ -94,7 +94,9 @@ def _fit_loop(params: Params, x: np.ndarray, y: np.ndarray, optimizer, losses: n
         schedule.observe(epoch, loss, net.theta)  # may change the rate of this update
         net.backward()
         optimizer.step(net.theta, net.grad)
-        checkpoint = should_stop is not None and (epoch + 1) % check_every == 0
+        # asked before the last epoch only: a stop after it would save nothing
+        checkpoint = (should_stop is not None and (epoch + 1) % check_every == 0
+                      and epoch + 1 < len(losses))
         if checkpoint and should_stop(epoch + 1, loss):
             return FitResult(losses[:epoch + 1].copy(), net.copy_params(),
                              rates=schedule.rates(epoch + 1), halvings=schedule.halvings,
