@@ -8,7 +8,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 
 from conftest import CONF, compose_config
-from scratchnet.sweep.grid import job_grid, sweep_axes, sweep_key
+from scratchnet.config import ConfigError, overrides_config, to_config
+from scratchnet.sweep.grid import job_grid, sweep_axes, sweep_key, value_probes
 
 
 def multirun_hydra(overrides: list[str]):
@@ -56,3 +57,30 @@ def test_an_interval_is_no_grid_and_is_refused():
 
     with pytest.raises(HydraException):
         job_grid(multirun_hydra(["train.lr=interval(0,1)"]))
+
+
+def test_the_probes_hold_every_value_of_every_axis_once_each_changed_from_the_first_job():
+    jobs = job_grid(multirun_hydra(["model.hidden_size=4,8,16,32,64",
+                                    "train.lr=0.005,0.01,0.02,0.05,0.1,0.2",
+                                    "data.noise=0.03,0.06,0.1", "seed=range(1,61)"]))
+    probes = value_probes(jobs)
+    assert len(jobs) == 5400 and len(probes) == 1 + 4 + 5 + 2 + 59
+    assert {line for job in jobs for line in job} == {line for job in probes for line in job}
+    for probe in probes[1:]:  # one key changed from the first job
+        assert sum(a != b for a, b in zip(probe, jobs[0])) == 1
+
+
+def test_a_bad_value_late_in_the_grid_fails_its_probe_naming_the_key():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        cfg = loader.load_configuration("config", ["train.lr=0.01,-1,0.05", "seed=1,2,3"],
+                                        RunMode.MULTIRUN)
+    jobs = job_grid(cfg.hydra)
+    failing = []
+    for probe in value_probes(jobs):
+        try:
+            to_config(overrides_config(cfg, probe))
+        except ConfigError as error:
+            failing.append((probe, str(error)))
+    (probe, error), = failing
+    assert "train.lr=-1" in probe and error.startswith("train.lr:")

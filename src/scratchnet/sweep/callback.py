@@ -19,7 +19,7 @@ from ..cli import one_line
 from ..config import overrides_config, to_config
 from ..tracking import ui
 from . import cluster, search
-from .grid import job_grid, sweep_axes, sweep_key, sweep_name
+from .grid import job_grid, sweep_axes, sweep_key, sweep_name, value_probes
 from .job import SWEEP_FILE
 from .progress import PROGRESS_FILE, Progress, crash_message
 
@@ -59,7 +59,7 @@ class SweepCallback(Callback):
         hydra_cfg = config.hydra
         base = to_config(config)
         jobs = job_grid(hydra_cfg)
-        for job in jobs or []:  # every job's values checked before anything is written
+        for job in value_probes(jobs) if jobs else []:  # every value checked before any write
             to_config(overrides_config(config, job))
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
