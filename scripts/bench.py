@@ -1,9 +1,9 @@
 """Benchmark scratchnet against its yardsticks, every figure measured in one invocation.
 
-    python scripts/bench.py                     # everything (about 6 min on 2 cores)
+    python scripts/bench.py                     # everything (about 25 min on 2 cores)
     python scripts/bench.py --skip-sweeps       # trainer rows only (under a minute)
     python scripts/bench.py --quick             # tiny versions of everything: a CI smoke test
-    python scripts/bench.py --repeats 7 --sweep-repeats 5 --scaling-repeats 3
+    python scripts/bench.py --repeats 7 --sweep-repeats 5 --scaling-repeats 2
 
 Measures, each figure the median of several repeats, side by side:
 
@@ -14,9 +14,15 @@ Measures, each figure the median of several repeats, side by side:
    and for information with nn.MSELoss as its loss, the three taking turns within each
    repeat; and scratchnet at 16, 128 and 1024 hidden units.
 2. Sweep: the default 54-run sweep, 2 workers, fresh store, end to end, against the
-   hand-written scripts/baseline_sweep.py on the same grid.
-3. Scaling: wall time per run at 54 and 540 runs, the report CLI over the 540-run sweep,
-   and the peak resident memory of a single sweep worker process.
+   hand-written scripts/baseline_sweep.py on the same grid, taking turns; and the per-job
+   overhead: (wall of the 54-run sweep - wall of a 2-run sweep) x workers / the 54 runs'
+   summed train_seconds, i.e. a worker's time per job beyond training, in units of training.
+3. Search: 24 Optuna trials with the median pruner against pruner=none, taking turns: wall
+   time, and the pruned search's best true_mse against the unpruned one's seed-to-seed spread
+   (the sd over seeds 1-3 of the unpruned best's setting, trained here).
+4. Scaling: wall time per run at 5,400 runs (5 hidden sizes x 6 rates x 3 noise levels x 60
+   seeds) against the 54-run figure, the report CLI over the 5,400-run sweep, and the peak
+   resident memory of a single sweep worker process.
 
 Prints a versions line, one markdown table (| what | scratchnet | reference | ratio | target |
 met |) and the command line; progress goes to stderr. A sweep or report that exits non-zero
@@ -56,14 +62,20 @@ RSS_INTERVAL = 0.1  # seconds between memory samples of a running sweep
 FULL_GRID = {"hidden": "8,16,32", "lr": "0.01,0.05,0.1", "noise": "0.03,0.06", "seed": "1,2,3",
              "epochs": "3000"}
 QUICK_GRID = {"hidden": "8,16", "lr": "0.05", "noise": "0.06", "seed": "1,2", "epochs": "200"}
-SCALED_SEEDS = "range(1,31)"  # the 540-run grid: the default grid with 30 seeds
+SMALL_GRID = {"hidden": "16", "lr": "0.05", "noise": "0.06", "seed": "1,2", "epochs": "3000"}
+SCALED_GRID = {"hidden": "4,8,16,32,64", "lr": "0.005,0.01,0.02,0.05,0.1,0.2",
+               "noise": "0.03,0.06,0.1", "seed": "range(1,61)", "epochs": "3000"}  # 5,400 runs
+QUICK_SCALED_GRID = {**QUICK_GRID, "seed": "range(1,6)"}  # 10 runs
+SEARCH_TRIALS = 24
 SCRATCHNET_KEYS = {"hidden": "model.hidden_size", "lr": "train.lr", "noise": "data.noise",
                    "seed": "seed", "epochs": "train.epochs"}
 
 # Floors: simplicity first, within these
 TRAINER_SPEEDUP = 10.0  # PyTorch eager time / scratchnet time, at least
-SWEEP_SPEEDUP = 2.0  # baseline sweep wall time / scratchnet's, at least
-SCALING_RATIO = 1.1  # per-run time at 540 runs / per-run time at 54 runs, at most
+SWEEP_SPEEDUP = 3.0  # baseline sweep wall time / scratchnet's, at least
+OVERHEAD = 2.5  # a worker's time per job beyond training / its training, at most
+SCALING_RATIO = 1.0  # per-run time at 5,400 runs / per-run time at 54 runs, at most
+REPORT_SECONDS = 10.0  # the report CLI over the 5,400-run sweep, at most
 WORKER_MB = 300.0  # peak resident memory of one worker process, under
 MSE_AGREEMENT = 1e-9  # |scratchnet final MSE - torch final MSE|: same network, same data
 
@@ -219,6 +231,11 @@ def size_row(hidden: int, epochs: int, repeats: int) -> list[str]:
 class SweepRun:
     seconds: float  # wall time, process start to exit
     peak_rss: int  # bytes: the largest RSS of any single descendant of the launching process
+    runs: list | None = None  # scratchnet's sweeps: the child runs recorded (MLflow Run objects)
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(r.data.metrics.get("train_seconds", 0.0) for r in self.runs)
 
 
 def descendants_peak_rss(pid: int) -> int:
@@ -262,11 +279,21 @@ def run_measured(command: list[str], cwd: Path, what: str) -> SweepRun:
     return SweepRun(elapsed, peak)
 
 
-def check_jobs(cwd: Path, expected: int, what: str) -> None:
-    """Every job of the grid ran: Hydra made one numbered folder per job under multirun/."""
-    jobs = [p for p in (cwd / "multirun").glob("*/*/*") if p.is_dir() and p.name.isdigit()]
-    if len(jobs) != expected:
-        sys.exit(f"bench: FAILED: {what} ran {len(jobs)} jobs, expected {expected}")
+def child_runs(uri: str) -> list:
+    """Every child run of the store's sweeps, read back through MLflow's client."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment.experiment_id],
+                                  "tags.`mlflow.parentRunId` != ''", max_results=1000,
+                                  page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            return runs
 
 
 def axis_size(values: str) -> int:
@@ -280,19 +307,24 @@ def grid_size(grid: dict[str, str]) -> int:
     return int(np.prod([axis_size(v) for k, v in grid.items() if k != "epochs"]))
 
 
-def scratchnet_sweep(grid: dict[str, str], report_repeats: int = 0) -> tuple[SweepRun, list[float]]:
-    """One scratchnet sweep on a fresh store, cwd a fresh temp dir; then report_repeats timings
-    of the report CLI over it, before the temp dir goes."""
-    jobs, what = grid_size(grid), f"scratchnet sweep of {grid_size(grid)} runs"
+def scratchnet_sweep(grid: dict[str, str], report_repeats: int = 0, extra: tuple[str, ...] = (),
+                     jobs: int | None = None) -> tuple[SweepRun, list[float]]:
+    """One scratchnet sweep (grid axes, or a search's with ``extra``) on a fresh store, cwd a
+    fresh temp dir, its child runs read back (each job recorded exactly once); then
+    report_repeats timings of the report CLI over it, before the temp dir goes."""
+    jobs = grid_size(grid) if jobs is None else jobs
+    what = f"scratchnet {' '.join(extra) or 'sweep'} of {jobs} runs"
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         command = [sys.executable, "-m", "scratchnet.train", "--multirun",
-                   *(f"{SCRATCHNET_KEYS[k]}={v}" for k, v in grid.items()),
+                   *(f"{SCRATCHNET_KEYS[k]}={v}" for k, v in grid.items()), *extra,
                    f"hydra.launcher.n_jobs={WORKERS}", f"tracking.uri={uri}",
                    f"hydra.callbacks.sweep.report_dir={Path(tmp) / 'reports'}"]
         log(f"{what} ...")
         run = run_measured(command, Path(tmp), what)
-        check_jobs(Path(tmp), jobs, what)
+        run.runs = child_runs(uri)
+        if len(run.runs) != jobs:
+            sys.exit(f"bench: FAILED: {what} recorded {len(run.runs)} runs, expected {jobs}")
         log(f"  {run.seconds:.1f} s")
         reports = [time_report(uri, jobs) for _ in range(report_repeats)]
     return run, reports
@@ -308,7 +340,10 @@ def baseline_sweep(grid: dict[str, str]) -> SweepRun:
                    f"hydra.launcher.n_jobs={WORKERS}"]
         log(f"{what} ...")
         run = run_measured(command, Path(tmp), what)
-        check_jobs(Path(tmp), jobs, what)
+        folders = [p for p in (Path(tmp) / "multirun").glob("*/*/*")
+                   if p.is_dir() and p.name.isdigit()]
+        if len(folders) != jobs:
+            sys.exit(f"bench: FAILED: {what} ran {len(folders)} jobs, expected {jobs}")
         log(f"  {run.seconds:.1f} s")
     return run
 
@@ -325,65 +360,110 @@ def time_report(uri: str, jobs: int) -> float:
     return report_seconds
 
 
-def sweep_rows(args) -> list[list[str]]:
-    """The default sweep against the baseline, alternating so that both see the same machine
-    load; then the 540-run sweep, the report CLI over it, and worker memory. --quick: a 4-run
-    sweep, the report over it, no 540-run sweep."""
+def sweep_rows(args) -> tuple[list[list[str]], float, int, int]:
+    """The default sweep against the baseline and a 2-run sweep, taking turns so that all see
+    the same machine load: the speed-up and the per-job overhead; (rows, wall per run of the
+    default sweep, peak worker RSS of ours and of the baseline's)."""
     grid = QUICK_GRID if args.quick else FULL_GRID
+    small = {**grid, "hidden": "16", "lr": "0.05", "noise": "0.06", "seed": "1,2"}
     repeats = 1 if args.quick else args.sweep_repeats
-    ours, theirs, reports = [], [], []
+    ours, theirs, smalls = [], [], []
     for i in range(repeats):
-        log(f"sweep pair {i + 1}/{repeats}")
-        run, reports_here = scratchnet_sweep(grid, report_repeats=1 if args.quick else 0)
-        ours.append(run)
-        reports += reports_here
+        log(f"sweep round {i + 1}/{repeats}")
+        ours.append(scratchnet_sweep(grid)[0])
         theirs.append(baseline_sweep(grid))
+        smalls.append(scratchnet_sweep(small)[0])
     jobs = grid_size(grid)
     our_wall = statistics.median(r.seconds for r in ours)
     their_wall = statistics.median(r.seconds for r in theirs)
+    small_wall = statistics.median(r.seconds for r in smalls)
+    trained = statistics.median(r.train_seconds for r in ours)  # the 54 runs' summed training
     speedup = their_wall / our_wall
+    per_job = (our_wall - small_wall) * WORKERS / (jobs - grid_size(small))  # a worker's seconds
+    overhead = (per_job - trained / jobs) / (trained / jobs)
     rows = [[f"sweep: {jobs} runs, {WORKERS} workers, fresh store, end to end (wall)",
              seconds(our_wall, 1), f"scripts/baseline_sweep.py: {seconds(their_wall, 1)}",
-             ratio(speedup), f"≥ {SWEEP_SPEEDUP:g}x faster", met(speedup >= SWEEP_SPEEDUP)]]
-    per_run = our_wall / jobs  # seconds per run
+             ratio(speedup), f"≥ {SWEEP_SPEEDUP:g}x faster", met(speedup >= SWEEP_SPEEDUP)],
+            [(f"per-job overhead: ({jobs}-run wall {seconds(our_wall, 1)} - 2-run wall "
+             f"{seconds(small_wall, 1)}) x {WORKERS} workers / {jobs - 2} jobs = a worker's "
+             f"time per job, beyond its training, in units of its training"),
+             f"{per_job:.3f} s/job, {overhead:.2f}x training",
+             f"training {trained / jobs:.4f} s/job (summed train_seconds {trained:.2f} s)",
+             ratio(overhead), f"≤ {OVERHEAD:g}x", met(overhead <= OVERHEAD)]]
     peak, baseline_peak = max(r.peak_rss for r in ours), max(r.peak_rss for r in theirs)
-    if args.quick:
-        return rows + [[f"scaling: wall time per run, {jobs} vs 540 runs", "skipped (--quick)",
-                        f"{jobs} runs: {seconds(per_run, 3)}/run", "—",
-                        f"≤ {SCALING_RATIO:g}x", "—"],
-                       report_row(jobs, statistics.median(reports)),
-                       memory_row(f"{jobs}-run", peak, baseline_peak)]
-    return rows + scaling_rows(args, grid, per_run, peak, baseline_peak)
+    return rows, our_wall / jobs, peak, baseline_peak
 
 
-def scaling_rows(args, grid: dict[str, str], per_run_small: float, peak_small: int,
+def best_unpruned(run: SweepRun):
+    """A search's best child run: the lowest true_mse among runs not pruned."""
+    finished = [r for r in run.runs if "scratchnet.pruned" not in r.data.tags
+                and np.isfinite(r.data.metrics.get("true_mse", np.inf))]
+    return min(finished, key=lambda r: r.data.metrics["true_mse"])
+
+
+def seed_spread(best, seeds=(1, 2, 3), epochs: int = 3000) -> float:
+    """The sd (ddof 1) of true_mse over these seeds at the best run's setting, trained here."""
+    keys = ("model.hidden_size", "train.lr", "data.noise")
+    setting = [f"{key}={best.data.params[key]}" for key in keys]
+    values = [train_network(compose_config([*setting, f"seed={seed}",
+                                            f"train.epochs={epochs}"])).true_mse
+              for seed in seeds]
+    return float(np.std(values, ddof=1))
+
+
+def search_rows(args) -> list[list[str]]:
+    """24 trials with the median pruner against pruner=none, taking turns."""
+    trials = 4 if args.quick else SEARCH_TRIALS
+    grid = {"epochs": "200"} if args.quick else {}
+    repeats = 1 if args.quick else args.sweep_repeats
+    runs: dict[str, list[SweepRun]] = {"median": [], "none": []}
+    for i in range(repeats):
+        log(f"search round {i + 1}/{repeats}")
+        for pruner, done in runs.items():
+            extra = ("search=optuna", f"hydra.sweeper.n_trials={trials}",
+                     f"hydra.sweeper.pruner={pruner}")
+            done.append(scratchnet_sweep(grid, extra=extra, jobs=trials)[0])
+    wall = {pruner: statistics.median(r.seconds for r in done) for pruner, done in runs.items()}
+    best = {pruner: best_unpruned(done[0]) for pruner, done in runs.items()}  # TPE is seeded
+    value = {pruner: run.data.metrics["true_mse"] for pruner, run in best.items()}
+    pruned = sum("scratchnet.pruned" in r.data.tags for r in runs["median"][0].runs)
+    spread = seed_spread(best["none"], epochs=200 if args.quick else 3000)
+    gap = value["median"] - value["none"]
+    return [[(f"search: {trials} Optuna trials, median pruner ({pruned} pruned) against "
+             "pruner=none, end to end (wall)"), seconds(wall["median"], 1),
+             f"pruner=none: {seconds(wall['none'], 1)}", ratio(wall["none"] / wall["median"]),
+             "median faster", met(wall["median"] < wall["none"])],
+            [("search: best true_mse, median pruner against pruner=none, and the sd over seeds "
+             "1-3 of the unpruned best's setting"), f"{value['median']:.4f}",
+             f"pruner=none: {value['none']:.4f}; seed sd {spread:.4f}",
+             f"diff {gap:+.4f}", "diff ≤ seed sd", met(gap <= spread)]]
+
+
+def scaling_rows(args, per_run_small: float, jobs_small: int, peak_small: int,
                  baseline_peak: int) -> list[list[str]]:
-    """The same grid with 30 seeds (540 runs): per-run time against the 54-run figure, the
-    report CLI over it (timed on the first 540-run sweep), peak worker memory over all sweeps."""
-    big = {**grid, "seed": SCALED_SEEDS}
-    jobs_small, jobs_big = grid_size(grid), grid_size(big)
+    """The 5,400-run grid: per-run time against the default sweep's, the report CLI over it
+    (timed on the first one), peak worker memory over all sweeps."""
+    big = QUICK_SCALED_GRID if args.quick else SCALED_GRID
+    jobs_big = grid_size(big)
     runs, reports = [], []
     for i in range(args.scaling_repeats):
         log(f"scaling sweep {i + 1}/{args.scaling_repeats}")
-        report_repeats = args.sweep_repeats if i == 0 else 0  # the report over the first one
+        report_repeats = (1 if args.quick else args.sweep_repeats) if i == 0 else 0
         run, reports_here = scratchnet_sweep(big, report_repeats)
         runs.append(run)
         reports += reports_here
     per_run_big = statistics.median(r.seconds for r in runs) / jobs_big  # seconds per run
     growth = per_run_big / per_run_small
     peak = max([peak_small] + [r.peak_rss for r in runs])
+    report = statistics.median(reports)
     return [[f"scaling: wall time per run at {jobs_big} runs vs {jobs_small} (sweep wall / runs)",
              f"{jobs_big} runs: {seconds(per_run_big, 3)}/run",
              f"{jobs_small} runs: {seconds(per_run_small, 3)}/run", ratio(growth),
              f"≤ {SCALING_RATIO:g}x", met(growth <= SCALING_RATIO)],
-            report_row(jobs_big, statistics.median(reports)),
+            [(f"report CLI (`python -m scratchnet.report`) over the {jobs_big}-run sweep, wall "
+             "incl. start-up"), seconds(report, 2), "—", "—", f"≤ {REPORT_SECONDS:g} s",
+             met(report <= REPORT_SECONDS)],
             memory_row(f"{jobs_small}- and {jobs_big}-run", peak, baseline_peak)]
-
-
-def report_row(jobs: int, report_seconds: float) -> list[str]:
-    what = (f"report CLI (`python -m scratchnet.report`) over the {jobs}-run sweep, "
-            "wall incl. start-up")
-    return [what, seconds(report_seconds, 2), "—", "—", "(for information)", "—"]
 
 
 def memory_row(sweeps: str, peak: int, baseline_peak: int) -> list[str]:
@@ -441,12 +521,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="trainer repeats (default 5)")
     parser.add_argument("--sweep-repeats", type=int, default=3,
-                        help="54-run sweep pairs and report CLI runs (default 3)")
+                        help="rounds of the 54-run, baseline and 2-run sweeps, of the two "
+                             "searches, and report CLI runs (default 3)")
     parser.add_argument("--scaling-repeats", type=int, default=1,
-                        help="540-run sweeps (default 1: one is ~10 min on 2 cores)")
+                        help="5,400-run sweeps (default 1: one is ~17 min on 2 cores)")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny versions (1 repeat, 300 epochs, a 4-run 200-epoch sweep, "
-                             "no 540-run sweep): a smoke test")
+                        help="tiny versions (1 repeat, 300 epochs, 4-run and 10-run 200-epoch "
+                             "sweeps, a 4-trial search): a smoke test")
     parser.add_argument("--skip-sweeps", action="store_true", help="trainer rows only")
     return parser.parse_args(argv)
 
@@ -456,7 +537,10 @@ def main() -> None:
     start = time.perf_counter()
     rows = trainer_rows(args)
     if not args.skip_sweeps:
-        rows += sweep_rows(args)
+        sweeps, per_run, peak, baseline_peak = sweep_rows(args)
+        jobs = grid_size(QUICK_GRID if args.quick else FULL_GRID)
+        rows += sweeps + search_rows(args) + scaling_rows(args, per_run, jobs, peak,
+                                                          baseline_peak)
     log(f"done in {time.perf_counter() - start:.0f} s")
     print(versions_line())
     print()

@@ -8,9 +8,12 @@ import pytest
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
+from mlflow import MlflowClient
 
+from conftest import run_cli, store_uri
 from hydra_plugins.scratchnet_dask_launcher import DaskLauncher
 from hydra_plugins.scratchnet_local_launcher import LocalLauncher
+from scratchnet import tracking
 from scratchnet.sweep import cluster
 
 LAUNCHERS = {"scratchnet_local": ["hydra.launcher.n_jobs=2"],
@@ -42,3 +45,20 @@ class TestLauncher(LauncherTestSuite):
     for name, overrides in LAUNCHERS.items()])
 class TestLauncherIntegration(IntegrationTestSuite):
     pass
+
+
+@pytest.mark.slow
+def test_hydras_joblib_launcher_still_runs_a_sweep_recording_each_job_once(tmp_path):
+    result = run_cli(["--multirun", "seed=1,2", "model.hidden_size=4,8", "train.lr=0.05",
+                      "data.noise=0.06", "train.epochs=50", "hydra/launcher=joblib",
+                      "hydra.launcher.n_jobs=2", "hydra/hydra_logging=default",
+                      f"tracking.uri={store_uri(tmp_path)}"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    # Hydra's launcher's own line, not ours ('joblib with 2 workers is launching ...')
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    client = MlflowClient(store_uri(tmp_path))
+    experiment = client.get_experiment_by_name("scratchnet")
+    runs = client.search_runs([experiment.experiment_id])
+    children = [r for r in runs if tracking.TAG_PARENT in r.data.tags]
+    assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
+    assert len({r.data.tags[tracking.TAG_CONFIG_HASH] for r in children}) == 4
