@@ -37,6 +37,7 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str,
     the Optuna trial this job is (search=optuna), which it reports to and tells."""
     progress = Path(sweep_dir) / PROGRESS_FILE
     try:
+        preload()
         study = None if trial is None else (StudyRef.read(Path(sweep_dir)), trial)
         info = sweep_info(Path(sweep_dir))
         previous = info["results"].get(config_hash(config))
@@ -61,6 +62,18 @@ def run_job(config: Config, overrides: list[str], sweep_dir: str,
     record_death(info, config, reason)
     append_progress(progress, "failed", overrides, None, reason)
     return math.nan
+
+
+def preload() -> None:
+    """Import what a job needs (MLflow alone takes over a second) in the worker, before it
+    waits for the sweep file and forks its job process: the import overlaps the launching
+    process's creation of the store, and the job process starts with it done."""
+    import mlflow  # noqa: F401
+
+    from .. import run  # noqa: F401 (matplotlib, the network)
+
+    with contextlib.suppress(ImportError):  # MLflow's sqlite store: half a second to import
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
 _sweep_infos: dict[Path, dict] = {}  # sweep folder -> its sweep file, read by this worker
