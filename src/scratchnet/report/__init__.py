@@ -22,7 +22,7 @@ from .. import tracking
 from ..plots import save_png
 from . import runs as read
 from .importance import importance
-from .stats import Design, best_and_worst, finished_runs_of, summarise, sweep_design
+from .stats import Design, best_and_worst, drawn_runs_of, summarise, sweep_design
 from .suggest import suggestions
 from .tables import (
     by_condition,
@@ -117,7 +117,7 @@ def analyse(client, exp_id: str, parent_id: str) -> Report:
     runs = read.mark_improving(runs, read.loss_histories(client, older))
     design = sweep_design(runs, list(expressions))
     summary = summarise(runs, design)
-    shown = [finished_runs_of(runs, setting, design).run_id
+    shown = [drawn_runs_of(runs, setting, design).run_id
              for _, rows in by_condition(summary, design)
              for _, setting in best_and_worst(rows)]
     swept = {key: sorted(runs[key].dropna().unique().tolist()) for key in expressions}

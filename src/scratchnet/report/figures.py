@@ -15,7 +15,7 @@ from matplotlib.ticker import NullLocator
 
 from ..plots import CLIP, plain_log_ticks
 from .importance import UNEXPLAINED
-from .stats import CONFIDENCE, Design, best_and_worst, finished_runs_of
+from .stats import CONFIDENCE, CURVE_SEEDS, Design, best_and_worst, drawn_runs_of
 from .tables import number, short
 
 WORDS = {"true_mse": "MSE against the true curve", "final_mse": "final training MSE",
@@ -268,14 +268,14 @@ COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:
 
 def loss_curves_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design,
                        histories: dict[str, pd.Series]) -> Figure:
-    """The loss of every finished seed of the best (blue) and worst (red) setting, a panel
-    per condition sharing one log y scale."""
+    """The loss of the first CURVE_SEEDS finished seeds of the best (blue) and worst (red)
+    setting, a panel per condition sharing one log y scale."""
     panels = [rows for rows in conditions_of(summary, design) if best_and_worst(rows)]
     figure = new_figure(5 * len(panels) + 1, 4.5)
     axes = figure.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     for ax, rows in zip(axes, panels):
         for (name, setting), colour in zip(best_and_worst(rows), ("tab:blue", "tab:red")):
-            chosen = finished_runs_of(runs, setting, design)
+            chosen = drawn_runs_of(runs, setting, design)
             for k, run_id in enumerate(chosen.run_id):
                 history = histories.get(run_id)
                 if history is not None and len(history):
@@ -292,7 +292,8 @@ def loss_curves_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design
             ax.legend(fontsize=SLIDE - 1, frameon=False)
     axes[0].set_ylabel("training loss (MSE, log scale)")
     figure.suptitle("Training loss of the best and the worst setting (by mean "
-                    f"{words('true_mse')}), one line per finished seed", fontsize=SLIDE + 1)
+                    f"{words('true_mse')}), one line per finished seed (the first {CURVE_SEEDS})",
+                    fontsize=SLIDE + 1)
     return figure
 
 
