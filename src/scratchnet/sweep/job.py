@@ -68,7 +68,7 @@ def preload() -> None:
     """Import what a job needs (MLflow alone takes over a second) in the worker, before it
     waits for the sweep file and forks its job process: the import overlaps the launching
     process's creation of the store, and the job process starts with it done."""
-    import mlflow  # noqa: F401
+    import mlflow
 
     from .. import run  # noqa: F401 (matplotlib, the network)
 
