@@ -128,7 +128,8 @@ def answering_runs(runs: Iterable, parent_id: str | None = None) -> dict[str, An
     a child of ``parent_id`` where there is one, else the newest. The resume lookup and the
     report share this rule, so a (setting, seed) counts once however often it was recorded."""
     chosen: dict[str, Any] = {}
-    for run in sorted(runs, key=lambda r: r.info.start_time or 0, reverse=True):  # newest first
+    # newest first; the run id breaks a tie of start times (milliseconds), so the order is fixed
+    for run in sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id), reverse=True):
         config_hash = run.data.tags.get(TAG_CONFIG_HASH)
         if config_hash is None or not is_result(run):
             continue
