@@ -48,6 +48,7 @@ class Report:
     histories: dict[str, pd.Series] = field(default_factory=dict)  # run id -> loss by epoch
     figures: dict = field(default_factory=dict)  # file name -> (Figure, caption)
     folder: Path | None = None  # where it was written
+    reused: list[str] = field(default_factory=list)  # run ids answering a config, not children
 
     @property
     def pruned(self) -> int:
@@ -76,6 +77,10 @@ class Report:
             lines.append(f"Diverged runs: {diverged} (a result: left out of the statistics)")
         if crashed:
             lines.append(f"Crashed runs: {crashed} (left out; the same command runs them again)")
+        if self.reused:
+            lines.append(f"Reused runs: {len(self.reused)} recorded outside this sweep answer "
+                         f"their (setting, seed) (one run each: the sweep's own child where "
+                         f"there is one, else the newest finished): {', '.join(self.reused)}")
         return "\n".join(lines)
 
     def best_lines(self) -> list[str]:
@@ -127,6 +132,8 @@ def analyse(client, exp_id: str, parent_id: str) -> Report:
     report.suggestions = suggestions(summary, design, swept,
                                      int(epochs[0]) if len(epochs) == 1 else None)
     report.histories = read.loss_histories(client, [run_id for ids in shown for run_id in ids])
+    report.reused = sorted(run.info.run_id for run in found
+                           if run.data.tags.get(tracking.TAG_PARENT) != parent_id)
     return report
 
 

@@ -17,15 +17,21 @@ METRICS = ("final_mse", "true_mse", "loss_at_90pct")
 
 
 def sweep_runs(client, exp_id: str, parent_id: str, reused: list[str] = ()) -> list:
-    """The MLflow runs of a sweep: the parent's children, and the runs it reused from
-    earlier sweeps (skipped jobs), read with MlflowClient.search_runs."""
+    """The MLflow runs of a sweep, one per config hash (tracking.answering_runs): the parent's
+    children, and the runs it reused from earlier sweeps (skipped jobs)."""
     found = tracking.runs_with_tag(client, exp_id, tracking.TAG_PARENT, parent_id)
     for start in range(0, len(reused), 100):
         ids = ", ".join(f"'{run_id}'" for run_id in reused[start:start + 100])
         found += tracking.with_retry(client.search_runs, [exp_id],
                                      f"attributes.run_id IN ({ids})", max_results=100)
-    unique = {run.info.run_id: run for run in found}
-    return list(unique.values())
+    unique = list({run.info.run_id: run for run in found}.values())
+    # one run per (setting, seed): a standalone run or an earlier sweep's run of a config the
+    # sweep also ran itself must not count twice; runs that are no result (crashed) stay when
+    # nothing answers their config, for the report's crashed line
+    answers = tracking.answering_runs(unique, parent_id)
+    return list(answers.values()) + [
+        run for run in unique if not tracking.is_result(run)
+        and run.data.tags.get(tracking.TAG_CONFIG_HASH) not in answers]
 
 
 def swept_keys(parent, runs: list) -> dict[str, str]:

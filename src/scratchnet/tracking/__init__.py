@@ -16,6 +16,7 @@ from .runs import (
     TAG_PARENT,
     TAG_PRUNED,
     TAG_SWEEP_KEY,
+    answering_runs,
     end_run,
     history_steps,
     is_result,
@@ -42,7 +43,7 @@ from .store import (
 
 __all__ = [
     "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_PRUNED", "TAG_SWEEP_KEY",
-    "TrackingError", "check_uri", "describe_error", "dumps_overrides", "end_run",
+    "TrackingError", "answering_runs", "check_uri", "describe_error", "dumps_overrides", "end_run",
     "experiment_id", "history_steps", "is_result", "log_batch",
     "open_existing_store", "open_store", "provenance", "rate_steps", "record_reused_runs",
     "recorded_results",

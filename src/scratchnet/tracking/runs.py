@@ -123,23 +123,31 @@ def is_result(run) -> bool:
         run.info.status == "FAILED" and run.data.tags.get(TAG_FAILURE, "").startswith("diverged"))
 
 
+def answering_runs(runs: Iterable, parent_id: str | None = None) -> dict[str, Any]:
+    """Config hash -> the one run that answers it among ``runs`` (results only, see is_result):
+    a child of ``parent_id`` where there is one, else the newest. The resume lookup and the
+    report share this rule, so a (setting, seed) counts once however often it was recorded."""
+    chosen: dict[str, Any] = {}
+    # newest first; the run id breaks a tie of start times (milliseconds), so the order is fixed
+    for run in sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id), reverse=True):
+        config_hash = run.data.tags.get(TAG_CONFIG_HASH)
+        if config_hash is None or not is_result(run):
+            continue
+        mine = parent_id is not None and run.data.tags.get(TAG_PARENT) == parent_id
+        held = chosen.get(config_hash)
+        if held is None or (mine and held.data.tags.get(TAG_PARENT) != parent_id):
+            chosen[config_hash] = run
+    return chosen
+
+
 def recorded_results(client: MlflowClient, exp_id: str, parent_id: str | None = None
                      ) -> dict[str, dict[str, Any]]:
     """Config hash -> the run that answers it in the experiment, ``{"run_id": ..., "true_mse":
-    ... or None if it diverged}``: a child of ``parent_id`` where there is one, else the
-    newest. One query for the whole experiment, so that a sweep's jobs need none."""
-    results: dict[str, dict[str, Any]] = {}
-    own: set[str] = set()  # hashes answered by a child of parent_id
-    for run in runs_with_tag(client, exp_id, TAG_CONFIG_HASH, "%", like=True):  # newest first
-        config_hash = run.data.tags[TAG_CONFIG_HASH]
-        mine = parent_id is not None and run.data.tags.get(TAG_PARENT) == parent_id
-        if not is_result(run) or config_hash in own or (config_hash in results and not mine):
-            continue
-        results[config_hash] = {"run_id": run.info.run_id,
-                                "true_mse": run.data.metrics.get("true_mse")}
-        if mine:
-            own.add(config_hash)
-    return results
+    ... or None if it diverged}`` (answering_runs' rule). One query for the whole experiment,
+    so that a sweep's jobs need none."""
+    runs = runs_with_tag(client, exp_id, TAG_CONFIG_HASH, "%", like=True)
+    return {config_hash: {"run_id": run.info.run_id, "true_mse": run.data.metrics.get("true_mse")}
+            for config_hash, run in answering_runs(runs, parent_id).items()}
 
 
 REUSED_RUNS = "sweep/reused_runs.json"  # parent artifact: runs a sweep skipped to (reused)
