@@ -27,6 +27,24 @@ def test_hydra_finds_both_launchers_and_its_own_joblib_launcher():
 
 
 @pytest.fixture(autouse=True)
+def hydra_compat_version_base():
+    """Hydra's suites expect the version base of a Hydra app that sets none: the 1.1
+    compatibility defaults (a job runs in its own folder). Composing with version_base="1.3"
+    anywhere earlier in this pytest process (conftest.compose_config) sets Hydra's
+    process-wide VersionBase for good, so it is set to 1.1 here and put back after."""
+    import warnings
+
+    from hydra.version import VersionBase, setbase
+
+    before = VersionBase.instance().getbase()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 1.1 warns that Hydra 1.4 will drop it
+        setbase("1.1")
+    yield
+    VersionBase.instance().version_base = before
+
+
+@pytest.fixture(autouse=True)
 def no_dask_cluster_left_running():
     yield
     cluster.stop()  # a sweep's callback stops it; Hydra's test apps have no such callback
