@@ -235,3 +235,16 @@ def test_a_search_gets_its_own_figures_and_never_a_grid_heatmap():
     assert "one seed per setting: no interval" in title
     best = summary[summary.verdict == "best"]
     assert len(best) == 2 and 0.15 not in best["train.lr"].tolist()
+
+
+def test_winners_name_each_conditions_best_setting_and_its_lowest_run(sweep):
+    runs, design, summary = sweep
+    report = Report(runs, summary, design, "parent", "sweep")
+    winners = report.winners()
+    assert [w.condition for w in winners] == [{"data.noise": 0.03}, {"data.noise": 0.06}]
+    assert [w.setting for w in winners] == [{"train.lr": 0.1}, {"train.lr": 0.1}]
+    assert winners[0].run_id == "run0"  # BEST's lowest true_mse is seed 1's
+    assert winners[1].run_id == runs[(runs["data.noise"] == 0.06)
+                                      & (runs.outcome == "finished")].run_id.iloc[0]
+    assert winners[0].tied == 2 and winners[1].tied == 0  # TIED and the steady diverger
+    assert winners[0].row.verdict == "best" and winners[0].row.seeds == 3

@@ -22,7 +22,14 @@ from .. import tracking
 from ..plots import save_png
 from . import runs as read
 from .importance import importance
-from .stats import Design, best_and_worst, drawn_runs_of, summarise, sweep_design
+from .stats import (
+    Design,
+    best_and_worst,
+    drawn_runs_of,
+    finished_runs_of,
+    summarise,
+    sweep_design,
+)
 from .suggest import suggestions
 from .tables import (
     by_condition,
@@ -33,6 +40,17 @@ from .tables import (
     setting_words,
     short,
 )
+
+
+@dataclass(frozen=True)
+class Winner:
+    """The named best setting of one condition, and the run that stands for it."""
+
+    condition: dict  # swept data.* key -> value, e.g. {"data.noise": 0.06}; {} without one
+    setting: dict  # swept choice key -> value, e.g. {"model.hidden_size": 16, "train.lr": 0.05}
+    run_id: str  # its finished run of lowest true_mse (ties: the lowest seed)
+    row: pd.Series  # its summary row (stats.summarise): seeds, intervals, verdict
+    tied: int  # how many other settings of the condition are tied with it
 
 
 @dataclass
@@ -82,6 +100,21 @@ class Report:
                          f"their (setting, seed) (one run each: the sweep's own child where "
                          f"there is one, else the newest finished): {', '.join(self.reused)}")
         return "\n".join(lines)
+
+    def winners(self) -> list[Winner]:
+        """The best setting of each condition that has one, in the tables' order."""
+        found = []
+        for _, rows in by_condition(self.summary, self.design):
+            best = rows[rows.verdict == "best"]
+            if best.empty:
+                continue
+            row = best.iloc[0]
+            runs = finished_runs_of(self.runs, row, self.design)
+            run_id = runs.sort_values(["true_mse", "seed"]).run_id.iloc[0]
+            found.append(Winner({k: row[k] for k in self.design.conditions},
+                                {k: row[k] for k in self.design.choices}, run_id, row,
+                                int((rows.verdict == "tied").sum())))
+        return found
 
     def best_lines(self) -> list[str]:
         lines = []
@@ -220,4 +253,4 @@ def markdown_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Report", "build_report", "report_folder"]
+__all__ = ["Report", "Winner", "build_report", "report_folder"]
