@@ -323,7 +323,7 @@ def test_repro_runs_both_stages_and_writes_deterministic_metrics(project):
     assert at_dvc_precision(run.data.metrics) == metrics
     sweep = json.loads((repo / "metrics" / "sweep.json").read_text())
     assert sweep["runs"] == {"finished": 4, "diverged": 0, "crashed": 0}
-    assert sweep["best"]["hidden_size"] in (4, 8) and sweep["best"]["true_mse_mean"] > 0
+    assert sweep["best"]["hidden_size"] in (4, 8) and sweep["best"]["true_mse_gmean"] > 0
     loss = (repo / "plots" / "train" / "loss.csv").read_text().splitlines()
     assert loss[0] == "epoch,loss" and len(loss) == 3001
     assert (repo / "plots" / "train" / "fit.csv").read_text().startswith("t,observed,truth,fit\n")

@@ -1,19 +1,22 @@
 """The report's statistics against values computed another way: t quantiles from the
-closed forms of Student's t with 1 and 2 degrees of freedom and a printed table, Holm's
-adjustment by hand, variance shares by the unweighted formula of a balanced grid."""
+closed forms of Student's t with 1 and 2 degrees of freedom and a printed table, SciPy's
+gmean, t.interval and ttest_rel called on the logarithms here, Holm's adjustment by hand,
+variance shares by the unweighted formula of a balanced grid."""
 
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from scratchnet.report import Report, draw
 from scratchnet.report.importance import UNEXPLAINED, importance
 from scratchnet.report.stats import (
     Design,
     holm,
-    paired_p,
+    log_interval,
+    paired_log_p,
     seed_interval,
     still_improving,
     summarise,
@@ -55,11 +58,31 @@ def test_holm_by_hand():
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
 
 
-def test_paired_p_is_the_paired_t_test():
-    a, b = [0.11, 0.22, 0.33], [0.10, 0.20, 0.30]
-    assert paired_p(np.array(a), np.array(b)) == pytest.approx(p_df2(paired_t(a, b)), rel=1e-9)
-    assert paired_p(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 1.0  # identical
-    assert paired_p(np.array([1.5, 2.5]), np.array([1.0, 2.0])) == 0.0  # the same gap
+def test_log_interval_is_scipys_t_interval_of_the_logs_and_never_below_zero():
+    values = [0.002, 0.03, 0.05, math.nan]  # skewed; the NaN is a diverged seed
+    logs = np.log([0.002, 0.03, 0.05])
+    low, high = stats.t.interval(0.95, 2, loc=logs.mean(), scale=stats.sem(logs))
+    n, gmean, ci_low, ci_high = log_interval(values)
+    assert n == 3 and gmean == pytest.approx(stats.gmean([0.002, 0.03, 0.05]), rel=1e-12)
+    assert (ci_low, ci_high) == (pytest.approx(math.exp(low), rel=1e-12),
+                                 pytest.approx(math.exp(high), rel=1e-12))
+    assert 0 < ci_low < gmean < ci_high and ci_high - gmean > gmean - ci_low  # asymmetric
+    assert seed_interval(values)[3] < 0  # the arithmetic interval of the same seeds is not
+    n, gmean, ci_low, ci_high = log_interval([0.05, math.nan])  # one seed: no interval
+    assert (n, gmean) == (1, pytest.approx(0.05)) and math.isnan(ci_low) and math.isnan(ci_high)
+    assert log_interval([math.nan])[0] == 0
+
+
+def test_paired_log_p_is_scipys_paired_t_test_of_the_logs():
+    a, b = [0.11, 0.21, 0.34, math.nan], [0.10, 0.20, 0.30, 0.2]  # seed 4 diverged in a
+    expected = stats.ttest_rel(np.log(a[:3]), np.log(b[:3])).pvalue
+    assert paired_log_p(a, b) == pytest.approx(expected, rel=1e-12)
+    assert paired_log_p(a, b) == pytest.approx(p_df2(paired_t(np.log(a[:3]), np.log(b[:3]))))
+    assert paired_log_p(a, b, alternative="greater") == pytest.approx(expected / 2, rel=1e-12)
+    assert paired_log_p([1.0, 2.0], [1.0, 2.0]) == 1.0  # identical
+    assert paired_log_p([0.5, 1.0], [1.0, 2.0]) == 0.0  # the same ratio on every seed
+    assert paired_log_p([0.5, 1.0], [1.0, 2.0], alternative="greater") == 1.0
+    assert math.isnan(paired_log_p([0.1, math.nan], [0.2, 0.3]))  # one seed shared
 
 
 def runs_frame(rows) -> pd.DataFrame:
@@ -73,8 +96,8 @@ def runs_frame(rows) -> pd.DataFrame:
 
 
 BEST = [0.10, 0.20, 0.30]
-TIED = [0.11, 0.22, 0.33]  # a steady small gap, but 3 seeds
-WORSE = [0.50, 0.61, 0.72]  # a large steady gap
+TIED = [0.11, 0.21, 0.34]  # 5-13% above the best, but 3 seeds
+WORSE = [0.50, 0.98, 1.52]  # about 5x the best on every seed
 STEADY_DIVERGER = [0.05, 0.06]  # lower mean than BEST on seeds 1-2, diverged on seed 3
 
 
@@ -107,9 +130,11 @@ def test_ties_with_the_best_by_hand(sweep):
     _, _, summary = sweep
     # the diverger's mean is lowest, but a setting with a diverged seed is not named best
     assert row(summary, 0.03, 0.1).verdict == "best"
-    p_tied = p_df2(paired_t(TIED, BEST))
-    p_worse = p_df2(paired_t(WORSE, BEST))
-    p_diverger = p_df1(paired_t(STEADY_DIVERGER, BEST[:2]))
+    logs = {name: np.log(values) for name, values in
+            (("best", BEST), ("tied", TIED), ("worse", WORSE), ("diverger", STEADY_DIVERGER))}
+    p_tied = p_df2(paired_t(logs["tied"], logs["best"]))
+    p_worse = p_df2(paired_t(logs["worse"], logs["best"]))
+    p_diverger = p_df1(paired_t(logs["diverger"], logs["best"][:2]))
     assert p_worse < p_tied < p_diverger  # Holm: x3, x2, x1, kept monotone
     assert row(summary, 0.03, 0.01).p_vs_best == pytest.approx(3 * p_worse, rel=1e-9)
     assert row(summary, 0.03, 0.05).p_vs_best == pytest.approx(
@@ -125,6 +150,11 @@ def test_ties_with_the_best_by_hand(sweep):
     diverger = row(summary, 0.03, 0.3)
     assert (diverger.seeds, diverger.diverged) == (2, 1)
     assert diverger.true_mse_mean == pytest.approx(np.mean(STEADY_DIVERGER))
+    assert diverger.true_mse_gmean == pytest.approx(stats.gmean(STEADY_DIVERGER))
+    assert row(summary, 0.03, 0.05).ratio_to_best == pytest.approx(
+        stats.gmean(TIED) / stats.gmean(BEST), rel=1e-12)
+    assert (summary.true_mse_ci_low.dropna() > 0).all()
+    assert (summary.final_mse_ci_low.dropna() > 0).all()
 
 
 def test_conditions_are_compared_apart_and_pruned_runs_never_best(sweep):
@@ -202,8 +232,8 @@ def test_a_search_gets_optunas_importances_of_what_drives_true_mse():
 
 def test_a_setting_that_diverged_on_a_seed_is_not_best_even_when_lower_elsewhere():
     rows = [(0.03, 0.1, s, "finished", v) for s, v in zip((1, 2, 3), BEST)]
-    rows += [(0.03, 0.5, 1, "finished", 0.01), (0.03, 0.5, 2, "finished", 0.11),
-             (0.03, 0.5, 3, "diverged", math.nan)]  # 0.09 below the best on both seeds
+    rows += [(0.03, 0.5, 1, "finished", 0.05), (0.03, 0.5, 2, "finished", 0.10),
+             (0.03, 0.5, 3, "diverged", math.nan)]  # half the best on both seeds
     runs = runs_frame(rows)
     summary = summarise(runs, sweep_design(runs, ["data.noise", "train.lr"]))
     assert row(summary, 0.03, 0.1).verdict == "best"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from scipy import stats
 
 from conftest import call_main, recorded_sweep, run_cli, run_train, store_uri
 from scratchnet.report import build_report
@@ -42,11 +43,12 @@ def by_setting(children, metric: str, hidden: int, lr: float) -> list[float]:
 
 
 def assert_summary_is_the_runs(reports: Path, children) -> None:
-    """The report's summary rows equal mean and sd over seeds computed directly from the
-    children's metrics as MLflow stores them."""
+    """The report's summary rows equal the geometric mean and its log-scale t interval, and
+    the mean and sd, over seeds computed directly (SciPy) from the children's metrics as
+    MLflow stores them."""
     summary = pd.read_csv(reports / "sweep_summary.csv")
     assert len(summary) == 4
-    assert summary.true_mse_mean.is_monotonic_increasing
+    assert summary.true_mse_gmean.is_monotonic_increasing
     for row in summary.itertuples():
         assert row.finished == row.seeds == 2 and row.diverged == 0
         for metric in ("true_mse", "final_mse"):
@@ -54,8 +56,11 @@ def assert_summary_is_the_runs(reports: Path, children) -> None:
             assert len(mine) == 2
             assert getattr(row, f"{metric}_mean") == pytest.approx(np.mean(mine), rel=1e-12)
             assert getattr(row, f"{metric}_sd") == pytest.approx(np.std(mine, ddof=1), rel=1e-9)
-            half = T_975_DF1 * np.std(mine, ddof=1) / np.sqrt(2)
-            assert getattr(row, f"{metric}_ci_high") == pytest.approx(np.mean(mine) + half)
+            assert getattr(row, f"{metric}_gmean") == pytest.approx(stats.gmean(mine), rel=1e-12)
+            logs = np.log(mine)
+            half = T_975_DF1 * np.std(logs, ddof=1) / np.sqrt(2)
+            assert getattr(row, f"{metric}_ci_low") == pytest.approx(np.exp(logs.mean() - half))
+            assert getattr(row, f"{metric}_ci_high") == pytest.approx(np.exp(logs.mean() + half))
     assert summary.verdict.iloc[0] == "best" and summary.p_vs_best.iloc[1:].notna().all()
     markdown = (reports / "sweep_summary.md").read_text()
     assert markdown.count("\n| ") == 5  # header and 4 settings
@@ -76,8 +81,8 @@ def test_report_rows_equal_a_direct_computation(recorded):
     sweep, report, reports = recorded
     assert_summary_is_the_runs(reports, sweep.children)
     best = report.summary[report.summary.verdict == "best"].iloc[0]
-    assert best.true_mse_mean == min(
-        np.mean(by_setting(sweep.children, "true_mse", h, lr))
+    assert best.true_mse_gmean == min(
+        stats.gmean(by_setting(sweep.children, "true_mse", h, lr))
         for h in AXES["model.hidden_size"] for lr in AXES["train.lr"])
 
 
@@ -112,11 +117,13 @@ def test_every_report_figure_shows_what_the_runs_say(recorded):
     client, children = sweep.client, sweep.children
 
     def direct(metric, hidden, lr):
+        """The geometric mean and the sd of the logs over the setting's seeds."""
         values = by_setting(children, metric, hidden, lr)
-        return np.mean(values), np.std(values, ddof=1)
+        return stats.gmean(values), np.std(np.log(values), ddof=1)
 
     # mse_vs_lr: row 0 true_mse, row 1 final_mse; one errorbar line per hidden size, drawn
-    # a little apart (the same factor on every point); bars: the 95% t interval over 2 seeds
+    # a little apart (the same factor on every point); bars: the 95% t interval of the logs
+    # over 2 seeds, transformed back
     axes = report.figures["mse_vs_lr.png"][0].axes
     for ax, metric in ((axes[0], "true_mse"), (axes[1], "final_mse")):
         containers = ax.containers
@@ -126,21 +133,23 @@ def test_every_report_figure_shows_what_the_runs_say(recorded):
             shift = np.asarray(line.get_xdata()) - [0.05, 0.1]  # a linear axis: 2 lrs, x2
             assert shift[0] == pytest.approx(shift[1]) and abs(shift[0]) < 0.001
             for lr, plotted in zip((0.05, 0.1), line.get_ydata()):
-                mean, sd = direct(metric, hidden, lr)
-                assert plotted == pytest.approx(mean, rel=1e-12)
+                gmean, sd = direct(metric, hidden, lr)
+                assert plotted == pytest.approx(gmean, rel=1e-12)
             bar_segments = container.lines[2][0].get_segments()
             for lr, ((_, low), (_, high)) in zip((0.05, 0.1), bar_segments):
-                mean, sd = direct(metric, hidden, lr)
-                assert high - low == pytest.approx(2 * T_975_DF1 * sd / np.sqrt(2), rel=1e-9)
+                gmean, sd = direct(metric, hidden, lr)
+                assert np.log(high / low) == pytest.approx(2 * T_975_DF1 * sd / np.sqrt(2),
+                                                           rel=1e-9)
+                assert 0 < low < gmean < high
     assert [t.get_text() for t in axes[1].get_xticklabels()] == ["0.05", "0.1"]
 
-    # heatmap: the image's cells are the mean true_mse per hidden size x lr
+    # heatmap: the image's cells are the geometric mean true_mse per hidden size x lr
     image = report.figures["heatmap_true_mse.png"][0].axes[0].images[0].get_array()
     for i, hidden in enumerate((4, 16)):
         for j, lr in enumerate((0.05, 0.1)):
             assert image[i, j] == pytest.approx(direct("true_mse", hidden, lr)[0], rel=1e-12)
 
-    # loss curves: best and worst settings by mean true_mse, every seed's logged history
+    # loss curves: best and worst settings by geometric mean true_mse, every seed's history
     means = {(h, lr): direct("true_mse", h, lr)[0] for h in (4, 16) for lr in (0.05, 0.1)}
     best, worst = min(means, key=means.get), max(means, key=means.get)
     lines = report.figures["loss_best_worst.png"][0].axes[0].lines
@@ -197,7 +206,7 @@ def test_diverged_runs_are_counted_apart_and_not_averaged(tmp_path, new_store):
     assert summary.lr.tolist() == [0.05, 5.0]  # the diverged setting sorts last
     diverged, finished = summary.iloc[1], summary.iloc[0]
     assert (diverged.diverged, diverged.finished, diverged.crashed) == (2, 0, 0)
-    assert np.isnan(diverged.true_mse_mean) and np.isnan(diverged.final_mse_mean)
+    assert np.isnan(diverged.true_mse_gmean) and np.isnan(diverged.final_mse_mean)
     assert (finished.diverged, finished.finished) == (0, 2)
     assert finished.true_mse_mean == pytest.approx(
         np.mean([c.data.metrics["true_mse"] for c in by_lr["0.05"]]), rel=1e-12)

@@ -151,21 +151,22 @@ def sweep_command(config: Config, conf: Path, report: Path) -> list[str]:
 
 
 def sweep_metrics(summary_csv: Path) -> dict[str, Any]:
-    """The best setting (lowest mean true_mse over seeds; the report sorts by it) and the
-    run counts, read from the report's summary (float() gives back the exact float64)."""
+    """The best setting (lowest geometric mean true_mse over seeds, the report's order) and
+    the run counts, read from the report's summary (float() gives back the exact float64)."""
     if not summary_csv.is_file():
         raise StageError(f"{summary_csv}: the sweep wrote no summary")
     with open(summary_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     counts = {k: sum(int(row[k]) for row in rows) for k in ("finished", "diverged", "crashed")}
-    ranked = [row for row in rows if row["true_mse_mean"] not in ("", "nan")]
+    ranked = [row for row in rows if row["true_mse_gmean"] not in ("", "nan")]
     if not ranked:
         return {"runs": counts}
-    best = min(ranked, key=lambda row: float(row["true_mse_mean"]))  # over every condition
+    best = min(ranked, key=lambda row: float(row["true_mse_gmean"]))  # over every condition
     return {"runs": counts, "best": {
         "hidden_size": int(best["hidden_size"]),
-        **{key: float(best[key]) for key in ("lr", "noise", "true_mse_mean", "true_mse_sd",
-                                             "final_mse_mean")}}}
+        **{key: float(best[key]) for key in ("lr", "noise", "true_mse_gmean", "true_mse_ci_low",
+                                             "true_mse_ci_high", "true_mse_mean", "true_mse_sd",
+                                             "final_mse_gmean")}}}
 
 
 def sweep(params: Path, conf: Path, report: Path, metrics: Path) -> None:

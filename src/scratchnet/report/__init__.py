@@ -175,7 +175,7 @@ def draw(report: Report) -> None:
     from . import figures  # matplotlib: imported when a report is drawn
 
     summary, design, swept = report.summary, report.design, report.swept
-    if summary.true_mse_mean.notna().any():  # something finished
+    if summary.true_mse_gmean.notna().any():  # something finished
         if design.kind == "grid":
             x = figures.x_axis(design, swept)
             if x is not None:
@@ -187,7 +187,7 @@ def draw(report: Report) -> None:
                 y = max(others, key=lambda key: len(swept[key]))
                 report.figures["heatmap_true_mse.png"] = (
                     figures.heatmap_figure(summary, design, swept, x, y),
-                    f"mean true_mse over {figures.words(y)} and {figures.words(x)}")
+                    f"geometric mean true_mse over {figures.words(y)} and {figures.words(x)}")
         elif design.choices:
             report.figures["true_mse_vs_searched.png"] = (
                 figures.search_figure(report.runs, summary, design, swept),
@@ -240,9 +240,10 @@ def write_files(report: Report, folder: Path) -> None:
 
 def markdown_text(report: Report) -> str:
     lines = [f"# {report.name}", "", (f"Parent run {report.parent_run_id}: {len(report.runs)} "
-             f"runs. Per condition, each setting's mean true_mse over the seeds that "
-             "finished, its 95% Student t interval, and the Holm-adjusted p of a paired "
-             "t-test against the best."), ""]
+             f"runs. Per condition, each setting's geometric mean true_mse over the seeds "
+             "that finished with its 95% t interval on the log scale, its ratio to the best, "
+             "and the Holm-adjusted p of a paired t-test of log true_mse against the best."),
+             ""]
     if len(report.summary):
         lines.append(markdown_tables(report.summary, report.design))
     if report.suggestions:

@@ -53,7 +53,8 @@ def condition_title(row: pd.Series, design: Design) -> str:
 
 
 def seeds_words(summary: pd.DataFrame) -> str:
-    """What a bar or band is: 'mean ± 95% CI (Student t) over 3 seeds' and its variants."""
+    """What a bar or band is: 'geometric mean, 95% t interval on the log scale over 3
+    seeds' and its variants."""
     seeds = summary.seeds[summary.seeds > 0]
     if seeds.empty:
         return "no finished seed"
@@ -62,7 +63,7 @@ def seeds_words(summary: pd.DataFrame) -> str:
         return "one seed per setting: no interval"
     level = round(CONFIDENCE * 100)
     over = f"{high} seeds" if low == high else f"{low} to {high} seeds (1 seed: no bar)"
-    return f"mean ± {level}% CI (Student t) over {over}"
+    return f"geometric mean, {level}% t interval on the log scale over {over}"
 
 
 def seed_count(summary: pd.DataFrame) -> str:
@@ -116,7 +117,7 @@ def x_axis(design: Design, swept: dict[str, list]) -> str | None:
 
 
 def lines_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list], x: str) -> Figure:
-    """Mean true_mse (top) and final training MSE (bottom) against ``x``: a line per
+    """Geometric mean true_mse (top) and final training MSE (bottom) against ``x``: a line per
     combination of the other choices, a column per condition, rows sharing their y scale."""
     panels = conditions_of(summary, design)
     figure = new_figure(4.2 * len(panels) + 1.5, 7)
@@ -131,9 +132,9 @@ def lines_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list], 
                 line = line.sort_values(x)
                 shift = dodge(k, len(lines), log_x, swept[x])
                 # no bar (NaN) where a setting has one seed
-                low = (line[f"{metric}_mean"] - line[f"{metric}_ci_low"]).clip(lower=0)
-                high = (line[f"{metric}_ci_high"] - line[f"{metric}_mean"]).clip(lower=0)
-                ax.errorbar(shift(line[x]), line[f"{metric}_mean"], yerr=[low, high],
+                centre = line[f"{metric}_gmean"]
+                low, high = centre - line[f"{metric}_ci_low"], line[f"{metric}_ci_high"] - centre
+                ax.errorbar(shift(line[x]), centre, yerr=[low, high],
                             marker="o", capsize=3, label=in_words(line.iloc[0], others) or None)
             ax.set_yscale("log")
             plain_log_ticks(ax.yaxis)
@@ -156,12 +157,12 @@ def lines_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list], 
 
 def heatmap_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list],
                    x: str, y: str) -> Figure:
-    """Mean true_mse on a ``y`` x ``x`` grid, a panel per condition, one colour scale for all
-    panels; the best of each condition marked *, its ties =."""
+    """Geometric mean true_mse on a ``y`` x ``x`` grid, a panel per condition, one colour
+    scale for all panels; the best of each condition marked *, its ties =; with other choices
+    swept, each cell is the geometric mean over them."""
     panels = conditions_of(summary, design)
     rest = [key for key in design.choices if key not in (x, y)]
-    cells = [rows.groupby([y, x]).true_mse_mean.mean().unstack(x).reindex(
-        index=swept[y], columns=swept[x]) for rows in panels]
+    cells = [gmean_grid(rows, x, y, swept) for rows in panels]
     values = np.concatenate([c.to_numpy(dtype=float).ravel() for c in cells])
     finite = values[np.isfinite(values)]
     scale = (LogNorm if len(finite) and finite.min() > 0 else Normalize)(
@@ -182,16 +183,25 @@ def heatmap_figure(summary: pd.DataFrame, design: Design, swept: dict[str, list]
             ax.text(j, i, text + marks.get((grid.index[i], grid.columns[j]), ""), ha="center",
                     va="center", fontsize=SLIDE - 1, color="white" if dark else "black")
     axes[0].set_ylabel(words(y))
-    bar = figure.colorbar(image, ax=list(axes), label=f"mean {words('true_mse')}", shrink=0.9)
+    bar = figure.colorbar(image, ax=list(axes), label=f"geometric mean {words('true_mse')}",
+                          shrink=0.9)
     plain_log_ticks(bar.ax.yaxis)
     over = ", ".join(words(k) for k in rest) + " and " if rest else ""
-    marks = "" if rest else "\n* best of its panel; = tied with it (Holm-adjusted paired t-test)"
+    marks = "" if rest else ("\n* best of its panel; = tied with it (Holm-adjusted paired "
+                             "t-test of the logs)")
     if summary.seeds.max() <= 1 and not rest:
         title = f"{words('true_mse')}, one seed per setting"
     else:
-        title = f"Mean {words('true_mse')} over {over}{seed_count(summary)}"
+        title = f"Geometric mean {words('true_mse')} over {over}{seed_count(summary)}"
     figure.suptitle(title + marks, fontsize=SLIDE + 1)
     return figure
+
+
+def gmean_grid(rows: pd.DataFrame, x: str, y: str, swept: dict[str, list]) -> pd.DataFrame:
+    """One condition's geometric mean true_mse as a ``y`` x ``x`` table in swept order; with
+    other choices swept, the geometric mean over them (the mean of the logs)."""
+    logs = np.log(rows.true_mse_gmean).groupby([rows[y], rows[x]]).mean()
+    return np.exp(logs).unstack(x).reindex(index=swept[y], columns=swept[x])
 
 
 # ---------------------------------------------------------------- a search
@@ -213,7 +223,7 @@ def search_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design,
             ax.scatter([position(v) for v in rows[key]], rows.true_mse, s=22, alpha=0.8,
                        color=color, label=condition_title(rows.iloc[0], design))
         for _, row in best.iterrows():
-            ax.scatter([position(row[key])], [row.true_mse_mean], s=160, facecolors="none",
+            ax.scatter([position(row[key])], [row.true_mse_gmean], s=160, facecolors="none",
                        edgecolors="black", linewidths=1.5)
         if is_numeric and log_scaled(values):
             ax.set_xscale("log")
@@ -229,14 +239,14 @@ def search_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design,
         axes[-1].legend(fontsize=SLIDE - 1, frameon=False)
     figure.suptitle(f"{words('true_mse')} of each finished run against each searched key "
                     f"({len(finished)} runs)\nringed: the best setting of each condition "
-                    "(lowest mean over its seeds)", fontsize=SLIDE + 1)
+                    "(lowest geometric mean over its seeds)", fontsize=SLIDE + 1)
     return figure
 
 
 def best_settings_figure(summary: pd.DataFrame, design: Design, count: int = 10) -> Figure:
-    """The ``count`` best settings of each condition by mean true_mse, with their interval
-    where they ran on 2 seeds or more; the panels share their x scale."""
-    panels = [rows.dropna(subset=["true_mse_mean"]).head(count)
+    """The ``count`` best settings of each condition by geometric mean true_mse, with their
+    log-scale interval where they ran on 2 seeds or more; the panels share their x scale."""
+    panels = [rows.dropna(subset=["true_mse_gmean"]).head(count)
               for rows in conditions_of(summary, design)]
     panels = [rows for rows in panels if len(rows)]
     height = 0.32 * max(len(rows) for rows in panels) + 1.8
@@ -244,15 +254,15 @@ def best_settings_figure(summary: pd.DataFrame, design: Design, count: int = 10)
     axes = figure.subplots(1, len(panels), squeeze=False, sharex=True)[0]
     for ax, rows in zip(axes, panels):
         rows = rows.iloc[::-1]  # the best at the top
-        low = (rows.true_mse_mean - rows.true_mse_ci_low).clip(lower=0)  # NaN: no bar
-        high = (rows.true_mse_ci_high - rows.true_mse_mean).clip(lower=0)
+        low = rows.true_mse_gmean - rows.true_mse_ci_low  # NaN: no bar
+        high = rows.true_mse_ci_high - rows.true_mse_gmean
         colours = ["tab:green" if v == "best" else "tab:blue" if v == "tied" else "tab:grey"
                    for v in rows.verdict]
-        ax.barh(range(len(rows)), rows.true_mse_mean, xerr=[low, high], color=colours,
+        ax.barh(range(len(rows)), rows.true_mse_gmean, xerr=[low, high], color=colours,
                 capsize=3)
         ax.set_yticks(range(len(rows)), [in_words(r, design.choices)
                                          for _, r in rows.iterrows()], fontsize=SLIDE - 1)
-        ax.set_xlabel(f"mean {words('true_mse')}")
+        ax.set_xlabel(f"geometric mean {words('true_mse')}")
         ax.set_title(condition_title(rows.iloc[0], design), fontsize=SLIDE + 1)
     figure.suptitle(f"The {count} best settings: {seeds_words(summary)}\n"
                     "green: best; blue: tied with it; grey: worse or not tested",
@@ -291,7 +301,7 @@ def loss_curves_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design
         if ax.lines:
             ax.legend(fontsize=SLIDE - 1, frameon=False)
     axes[0].set_ylabel("training loss (MSE, log scale)")
-    figure.suptitle("Training loss of the best and the worst setting (by mean "
+    figure.suptitle("Training loss of the best and the worst setting (by geometric mean "
                     f"{words('true_mse')}), one line per finished seed (the first {CURVE_SEEDS})",
                     fontsize=SLIDE + 1)
     return figure

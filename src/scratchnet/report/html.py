@@ -9,7 +9,7 @@ from html import escape
 
 import pandas as pd
 
-from .tables import LEGEND, by_condition, display_table
+from .tables import INTERVAL, LEGEND, MEANING, by_condition, display_table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222;
@@ -94,10 +94,10 @@ def report_page(report, pngs: dict[str, bytes], captions: dict[str, str]) -> str
                   f"never across): {', '.join(design.conditions) or 'none'}; choices: "
                   f"{', '.join(design.choices) or 'none'}; replication: seed."),
         "<h2>Settings, per condition</h2>",
-        paragraph("true_mse is the mean squared error of the fit against the true curve; "
-                  "the interval is the 95% Student t confidence interval of its mean over the "
-                  "seeds that finished; p vs best is the Holm-adjusted p of a paired t-test "
-                  "against the best setting over the seeds both finished.", "note"),
+        paragraph(f"{MEANING}. Each setting's true_mse is its {INTERVAL}; vs best is the "
+                  "ratio of its geometric mean to the best's; p vs best is the Holm-adjusted p "
+                  "of a paired t-test of log true_mse against the best setting over the seeds "
+                  "both finished.", "note"),
         *settings_sections(summary, design),
         "<h2>What to try next</h2>",
         ("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in report.suggestions) + "</ul>"

@@ -1,6 +1,11 @@
 """The statistics of a sweep, pure pandas and SciPy (no I/O): which swept keys are conditions
-and which are choices, one row per setting over its seeds with a Student t interval, and
-every setting compared with the best of its condition by a paired t-test, Holm-adjusted.
+and which are choices, one row per setting over its seeds, and every setting compared with the
+best of its condition by a paired t-test, Holm-adjusted.
+
+Errors are positive and skewed over seeds, and compared as ratios ("20% worse"), so they are
+summarised on the log scale: the geometric mean, the 95% Student t interval of the mean of the
+logarithms transformed back (always positive, asymmetric), and the paired t-test on the
+differences of the logarithms. The arithmetic mean and sd stay as columns.
 
 ``runs`` has one row per run: a column per swept key (its full Hydra name, e.g.
 ``train.lr``), ``seed``, ``outcome`` (finished, diverged, crashed or pruned), the metrics
@@ -57,11 +62,15 @@ def groups(frame: pd.DataFrame, keys: list[str]):
 
 # ---------------------------------------------------------------- one setting over its seeds
 
+def finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[np.isfinite(values)]
+
+
 def seed_interval(values) -> tuple[int, float, float, float, float]:
     """(n, mean, sd, low, high) of the finite values: sd with n - 1 degrees of freedom and
     the 95% Student t interval of the mean; with one value no sd and no interval (NaN)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
+    values = finite(values)
     n = len(values)
     if n == 0:
         return 0, math.nan, math.nan, math.nan, math.nan
@@ -73,27 +82,53 @@ def seed_interval(values) -> tuple[int, float, float, float, float]:
     return n, mean, sd, mean - half, mean + half
 
 
+def log_interval(values) -> tuple[int, float, float, float]:
+    """(n, geometric mean, low, high) of the finite values > 0: the 95% Student t interval
+    of the mean of their logarithms, transformed back, so an interval of the geometric mean
+    (positive, wider above than below); with one value no interval (NaN)."""
+    values = finite(values)
+    logs = np.log(values[values > 0])
+    n = len(logs)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan
+    centre = float(logs.mean())
+    if n == 1:
+        return 1, math.exp(centre), math.nan, math.nan
+    half = stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) * logs.std(ddof=1) / math.sqrt(n)
+    return n, math.exp(centre), math.exp(centre - half), math.exp(centre + half)
+
+
+STATISTICS = ("gmean", "ci_low", "ci_high", "mean", "sd")  # per metric, e.g. true_mse_gmean
+
+
+def metric_columns(values) -> dict[str, float]:
+    """One metric of one setting over its seeds: its STATISTICS by name, and n."""
+    n, gmean, low, high = log_interval(values)
+    _, mean, sd, _, _ = seed_interval(values)
+    return {"n": n, "gmean": gmean, "ci_low": low, "ci_high": high, "mean": mean, "sd": sd}
+
+
 def summarise(runs: pd.DataFrame, design: Design) -> pd.DataFrame:
     """One row per setting: run counts by outcome, ``seeds`` (finished runs, what the
-    statistics are over), mean, sd and 95% interval of each metric, how many finished runs
-    were still improving; then the comparison with the best (compare_with_best)."""
+    statistics are over), each metric's geometric mean with its log-scale interval and its
+    arithmetic mean and sd, how many finished runs were still improving; then the comparison
+    with the best (compare_with_best)."""
     rows = []
     for values, runs_of in groups(runs, design.setting):
         row = dict(zip(design.setting, values if isinstance(values, tuple) else (values,)))
         row.update({outcome: int((runs_of.outcome == outcome).sum()) for outcome in OUTCOMES})
         for metric in METRICS:
-            n, mean, sd, low, high = seed_interval(runs_of[metric])
-            row.update({f"{metric}_mean": mean, f"{metric}_sd": sd,
-                        f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+            columns = metric_columns(runs_of[metric])
+            row.update({f"{metric}_{name}": columns[name] for name in STATISTICS})
             if metric == "true_mse":
-                row["seeds"] = n
+                row["seeds"] = columns["n"]
         row["still_improving"] = int(runs_of.improving.eq(True).sum())  # NaN: not finished
         rows.append(row)
-    statistics = [f"{m}_{s}" for m in METRICS for s in ("mean", "sd", "ci_low", "ci_high")]
+    statistics = [f"{m}_{s}" for m in METRICS for s in STATISTICS]
     summary = pd.DataFrame(rows, columns=[*design.setting, *OUTCOMES, "seeds", *statistics,
                                           "still_improving"])
     summary = compare_with_best(runs, summary, design)
-    ordered = [*design.conditions, "true_mse_mean", *design.choices]
+    ordered = [*design.conditions, "true_mse_gmean", *design.choices]
     return summary.sort_values(ordered, na_position="last").reset_index(drop=True)
 
 
@@ -110,24 +145,38 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
-def paired_p(values: np.ndarray, best: np.ndarray) -> float:
-    """Two-sided p of the paired t-test of values against best (same seeds, same order).
-    Differences without spread have no t: equal everywhere is no evidence (p = 1), the
-    same nonzero difference on every seed is as strong as evidence gets (p = 0)."""
-    differences = values - best
-    if np.all(differences == differences[0]):
-        return 1.0 if differences[0] == 0 else 0.0
-    return float(stats.ttest_rel(values, best).pvalue)
+def paired_log_p(values, best, alternative: str = "two-sided") -> float:
+    """Unadjusted p of the paired t-test (``scipy.stats.ttest_rel``) on the logarithms of
+    one error metric of two settings over the same seeds (equal-length arrays, same seed
+    order), using only the seeds where both are finite and > 0; NaN with fewer than 2 such
+    seeds. ``alternative="greater"``: are ``values`` worse (larger) than ``best``? Log
+    differences without spread (to 1e-12) have no t: equal everywhere is no evidence (p = 1),
+    the same nonzero difference on every seed is as strong as evidence gets (0, or 1 the
+    other way)."""
+    values, best = np.asarray(values, dtype=float), np.asarray(best, dtype=float)
+    both = np.isfinite(values) & np.isfinite(best) & (values > 0) & (best > 0)
+    if both.sum() < 2:
+        return math.nan
+    log_values, log_best = np.log(values[both]), np.log(best[both])
+    differences = log_values - log_best
+    if np.ptp(differences) <= 1e-12:  # one ratio on every seed, to rounding (x/2 and y/2)
+        if abs(differences[0]) <= 1e-12:
+            return 1.0
+        agrees = {"two-sided": True, "greater": differences[0] > 0, "less": differences[0] < 0}
+        return 0.0 if agrees[alternative] else 1.0
+    return float(stats.ttest_rel(log_values, log_best, alternative=alternative).pvalue)
 
 
 def compare_with_best(runs: pd.DataFrame, summary: pd.DataFrame, design: Design) -> pd.DataFrame:
-    """Within each condition: the best setting (lowest mean true_mse among the settings with
-    a finished seed and none diverged; all settings with a finished seed if every one
-    diverged somewhere), and every other setting's paired t-test against it over the seeds
-    both finished, Holm-adjusted over the settings of the condition. Adds ``shared_seeds``,
-    ``p_vs_best`` (adjusted), ``tied_with_best`` (adjusted p >= 0.05; empty for the best and
-    for settings not tested) and ``verdict`` (words)."""
+    """Within each condition: the best setting (lowest geometric mean true_mse among the
+    settings with a finished seed and none diverged; all settings with a finished seed if
+    every one diverged somewhere), and every other setting's paired t-test of log true_mse
+    against it over the seeds both finished, Holm-adjusted over the settings of the
+    condition. Adds ``ratio_to_best`` (geometric means), ``shared_seeds``, ``p_vs_best``
+    (adjusted), ``tied_with_best`` (adjusted p >= 0.05; empty for the best and for settings
+    not tested) and ``verdict`` (words)."""
     summary = summary.copy()
+    summary["ratio_to_best"] = math.nan
     summary["shared_seeds"] = 0
     summary["p_vs_best"] = math.nan
     summary["tied_with_best"] = pd.array([pd.NA] * len(summary), dtype="boolean")
@@ -139,8 +188,10 @@ def compare_with_best(runs: pd.DataFrame, summary: pd.DataFrame, design: Design)
             continue
         steady = candidates[candidates.diverged == 0]
         pool = steady if len(steady) else candidates
-        best = pool.sort_values(["true_mse_mean", *design.choices]).index[0]
+        best = pool.sort_values(["true_mse_gmean", *design.choices]).index[0]
         summary.loc[best, "verdict"] = "best"
+        summary.loc[rows.index, "ratio_to_best"] = (rows.true_mse_gmean
+                                                    / summary.loc[best, "true_mse_gmean"])
         tested, p_raw = [], []
         best_values = per_seed[setting_key(summary.loc[best], design)]
         for index in candidates.index.drop(best):
@@ -148,20 +199,25 @@ def compare_with_best(runs: pd.DataFrame, summary: pd.DataFrame, design: Design)
             shared = values.index.intersection(best_values.index)
             summary.loc[index, "shared_seeds"] = len(shared)
             if len(shared) < 2:
-                seeds = f"{len(shared)} seed{'' if len(shared) == 1 else 's'}"
-                summary.loc[index, "verdict"] = f"no test: {seeds} shared with the best"
+                summary.loc[index, "verdict"] = no_test_words(len(shared))
                 continue
             tested.append(index)
-            p_raw.append(paired_p(values[shared].to_numpy(), best_values[shared].to_numpy()))
+            p_raw.append(paired_log_p(values[shared].to_numpy(), best_values[shared].to_numpy()))
         if tested:
             adjusted = holm(p_raw)
             summary.loc[tested, "p_vs_best"] = adjusted
             summary.loc[tested, "tied_with_best"] = adjusted >= ALPHA
             # a setting with a diverged seed may beat the best on the seeds it finished
-            lower = summary.loc[tested, "true_mse_mean"] < summary.loc[best, "true_mse_mean"]
+            lower = summary.loc[tested, "true_mse_gmean"] < summary.loc[best, "true_mse_gmean"]
             summary.loc[tested, "verdict"] = np.where(
                 adjusted >= ALPHA, "tied", np.where(lower, "lower on its finished seeds", "worse"))
     return summary
+
+
+def no_test_words(shared: int) -> str:
+    """The verdict of a setting that shares fewer than 2 finished seeds with the best: the
+    one wording of "no test" the tables, summary lines and figures use."""
+    return f"no test: {shared} seed{'' if shared == 1 else 's'} shared with the best"
 
 
 def seed_values(runs: pd.DataFrame, design: Design) -> dict[tuple, pd.Series]:
@@ -198,14 +254,15 @@ def improving_from_metrics(final_mse: float, loss_at_90pct: float) -> bool:
 
 def best_and_worst(rows: pd.DataFrame) -> list[tuple[str, pd.Series]]:
     """One condition's summary rows -> [("best", row), ("worst", row)]: its best setting (or
-    its first, when none is best) and, when it has others, the one of highest mean true_mse."""
-    rows = rows.dropna(subset=["true_mse_mean"])
+    its first, when none is best) and, when it has others, the one of highest geometric mean
+    true_mse."""
+    rows = rows.dropna(subset=["true_mse_gmean"])
     if rows.empty:
         return []
     best = rows[rows.verdict == "best"]
     picks = [("best", best.iloc[0] if len(best) else rows.iloc[0])]
     if len(rows) > 1:
-        picks.append(("worst", rows.sort_values("true_mse_mean").iloc[-1]))
+        picks.append(("worst", rows.sort_values("true_mse_gmean").iloc[-1]))
     return picks
 
 

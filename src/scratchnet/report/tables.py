@@ -12,12 +12,19 @@ from .stats import CONFIDENCE, Design
 
 DIGITS = 3  # significant digits of a statistic in a table
 MARKS = {"best": "*", "tied": "="}
-LEGEND = ("* best of its condition (lowest mean true_mse); = tied with it (paired t-test over "
-          "the seeds both finished, Holm-adjusted p >= 0.05)")
-CSV_COLUMNS = ["seeds", "true_mse_mean", "true_mse_sd", "true_mse_ci_low", "true_mse_ci_high",
-               "p_vs_best", "tied_with_best", "verdict", "final_mse_mean", "final_mse_sd",
-               "final_mse_ci_low", "final_mse_ci_high", "finished", "diverged", "crashed",
-               "pruned", "still_improving"]
+INTERVAL = (f"geometric mean [{round(CONFIDENCE * 100)}% t interval on the log scale] over "
+            "the seeds that finished")
+LEGEND = (f"true_mse: {INTERVAL}. * best of its condition (lowest geometric mean true_mse); "
+          "= tied with it (paired t-test of log true_mse over the seeds both finished, "
+          "Holm-adjusted p >= 0.05)")
+MEANING = ("true_mse is the fit's mean squared error against the noise-free curve the data "
+           "were drawn from (known because the data are simulated); final_mse is the training "
+           "error, against the noisy points it was fitted to")
+CSV_COLUMNS = ["seeds", "true_mse_gmean", "true_mse_ci_low", "true_mse_ci_high",
+               "ratio_to_best", "p_vs_best", "tied_with_best", "verdict", "true_mse_mean",
+               "true_mse_sd", "final_mse_gmean", "final_mse_ci_low", "final_mse_ci_high",
+               "final_mse_mean", "final_mse_sd", "finished", "diverged", "crashed", "pruned",
+               "still_improving"]
 
 
 def number(value, digits: int = DIGITS) -> str:
@@ -55,13 +62,22 @@ def join_words(words: Iterable[str]) -> str:
 
 
 def interval_words(row: pd.Series, metric: str) -> str:
-    """'0.0242 [0.0121, 0.0363]', or the mean alone with why there is no interval."""
-    mean = number(row[f"{metric}_mean"])
+    """'0.0242 [0.0121, 0.0363]' (geometric mean and its log-scale interval), or the
+    geometric mean alone with why there is no interval."""
+    gmean = number(row[f"{metric}_gmean"])
     if row.seeds == 0:
         return "no finished seed"
     if row.seeds == 1:
-        return f"{mean} (1 seed: no interval)"
-    return f"{mean} [{number(row[f'{metric}_ci_low'])}, {number(row[f'{metric}_ci_high'])}]"
+        return f"{gmean} (1 seed: no interval)"
+    return f"{gmean} [{number(row[f'{metric}_ci_low'])}, {number(row[f'{metric}_ci_high'])}]"
+
+
+def ratio_words(row: pd.Series) -> str:
+    """'1.21x the best', 'best', or '-' (nothing finished)."""
+    if row.verdict == "best":
+        return "best"
+    ratio = row.ratio_to_best
+    return "-" if pd.isna(ratio) else f"{ratio:.{DIGITS}g}x the best"
 
 
 def display_table(rows: pd.DataFrame, design: Design) -> pd.DataFrame:
@@ -72,10 +88,12 @@ def display_table(rows: pd.DataFrame, design: Design) -> pd.DataFrame:
         "setting": [setting_words(row, design.choices) or "(all runs)"
                     for _, row in rows.iterrows()],
         "seeds": rows.seeds.astype(int),
-        f"true_mse mean [{level}% CI]": [interval_words(row, "true_mse")
-                                         for _, row in rows.iterrows()],
+        f"true_mse gmean [{level}% CI]": [interval_words(row, "true_mse")
+                                          for _, row in rows.iterrows()],
+        "vs best": [ratio_words(row) for _, row in rows.iterrows()],
+        "true_mse mean": [number(v) for v in rows.true_mse_mean],
         "true_mse sd": [number(v) for v in rows.true_mse_sd],
-        "final_mse mean": [number(v) for v in rows.final_mse_mean],
+        "final_mse gmean": [number(v) for v in rows.final_mse_gmean],
         "p vs best": [p_value(v) for v in rows.p_vs_best],
         "verdict": rows.verdict,
         "diverged": rows.diverged.astype(int),
@@ -97,13 +115,13 @@ def console_tables(summary: pd.DataFrame, design: Design) -> str:
     for title, rows in by_condition(summary, design):
         table = display_table(rows, design).to_string(index=False)
         blocks.append(f"{title}\n{table}")
-    return "\n\n".join(blocks + [LEGEND])
+    return "\n\n".join(blocks + [f"{LEGEND}.\n{MEANING}."])
 
 
 def markdown_tables(summary: pd.DataFrame, design: Design) -> str:
     blocks = [f"## {title}\n\n{markdown(display_table(rows, design))}"
               for title, rows in by_condition(summary, design)]
-    return "\n".join(blocks) + f"\n{LEGEND}\n"
+    return "\n".join(blocks) + f"\n{LEGEND}.\n\n{MEANING}.\n"
 
 
 def markdown(frame: pd.DataFrame) -> str:
