@@ -5,8 +5,10 @@ read back from the MLflow store and from the Optuna storage beside it."""
 import os
 import signal
 import time
+from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -54,6 +56,12 @@ def test_tpe_search_minimises_the_true_mse_the_runs_record(tmp_path):
     assert f"optuna-dashboard {tmp_path / search.JOURNAL_FILE}" in result.stderr
 
 
+def parents_id(folder: Path) -> str:
+    parents, _ = children_of_sweeps(folder)
+    assert len(parents) == 1
+    return parents[0].info.run_id
+
+
 def test_a_search_of_24_trials_prunes_some_and_says_how_many(tmp_path):
     result = run_cli(["--multirun", "search=optuna", "hydra.sweeper.n_trials=24",
                       "train.epochs=600", "hydra.sweeper.prune_after=200",
@@ -74,6 +82,17 @@ def test_a_search_of_24_trials_prunes_some_and_says_how_many(tmp_path):
         assert run.data.metrics["epochs_run"] == epoch
     last_line = [line for line in result.stderr.splitlines() if line.startswith("[sweep] ")][-1]
     assert f"24/24 done, 0 skipped, {len(pruned_trials)} pruned," in last_line
+    # the report: a folder named after the study, each pruned trial's row says where it
+    # stopped, and "no test" is worded one way
+    folders = list((tmp_path / "reports").iterdir())
+    assert [f.name for f in folders] == [f"optuna-{study.study_name}-{parents_id(tmp_path)[:8]}"]
+    summary = pd.read_csv(folders[0] / "sweep_summary.csv")
+    stopped = summary[summary.pruned > 0]
+    assert sorted(stopped.verdict) == sorted(
+        f"pruned at epoch {r.data.tags[tracking.TAG_PRUNED]}" for r in pruned_runs)
+    no_test = [v for v in summary.verdict if "test" in v and v not in ("tied", "worse")]
+    assert all(v.startswith("no test: ") for v in no_test)
+    assert f"Pruned trials: {len(pruned_runs)}, stopped after epoch" in result.stdout
 
 
 def test_a_killed_search_run_again_completes_exactly_n_trials_under_one_parent(tmp_path):

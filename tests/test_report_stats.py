@@ -92,6 +92,8 @@ def runs_frame(rows) -> pd.DataFrame:
     frame["run_id"] = [f"run{k}" for k in range(len(frame))]
     frame["improving"] = pd.Series([False if o == "finished" else math.nan
                                     for o in frame.outcome], dtype=object)
+    frame["pruned_at"] = np.where(frame.outcome == "pruned", 40.0, math.nan)
+    frame["stopped_true_mse"] = np.where(frame.outcome == "pruned", 0.5, math.nan)
     return frame
 
 
@@ -161,7 +163,7 @@ def test_conditions_are_compared_apart_and_pruned_runs_never_best(sweep):
     _, _, summary = sweep
     assert row(summary, 0.06, 0.1).verdict == "best"  # best of its own condition, 0.9
     pruned = row(summary, 0.06, 0.05)
-    assert (pruned.pruned, pruned.seeds, pruned.verdict) == (1, 0, "no finished seed")
+    assert (pruned.pruned, pruned.seeds, pruned.verdict) == (1, 0, "pruned at epoch 40")
 
 
 def test_suggestions_edge_diverged_and_seeds(sweep):
@@ -261,6 +263,9 @@ def test_a_search_gets_its_own_figures_and_never_a_grid_heatmap():
     plotted = np.concatenate([c.get_offsets() for c in scatter.collections[:2]])
     finished = runs[runs.outcome == "finished"]
     assert sorted(map(tuple, plotted)) == sorted(zip(finished["train.lr"], finished.true_mse))
+    crosses = scatter.collections[2]  # the pruned trial, where its true_mse was when stopped
+    assert crosses.get_label() == "pruned (true_mse when stopped)"
+    assert crosses.get_offsets().tolist() == [[0.15, 0.5]]
     title = report.figures["best_settings.png"][0].get_suptitle()
     assert "one seed per setting: no interval" in title
     best = summary[summary.verdict == "best"]

@@ -37,6 +37,7 @@ from .tables import (
     csv_frame,
     interval_words,
     markdown_tables,
+    pruned_line,
     setting_words,
     short,
 )
@@ -67,6 +68,7 @@ class Report:
     figures: dict = field(default_factory=dict)  # file name -> (Figure, caption)
     folder: Path | None = None  # where it was written
     reused: list[str] = field(default_factory=list)  # run ids answering a config, not children
+    study: str | None = None  # a search's Optuna study (the parent's tag)
 
     @property
     def pruned(self) -> int:
@@ -88,8 +90,7 @@ class Report:
         if self.suggestions:
             lines += ["What to try next:", *(f"  - {line}" for line in self.suggestions)]
         if self.pruned:
-            lines.append(f"Pruned trials: {self.pruned} (stopped early by the search; "
-                         "counted apart, never named best)")
+            lines.append(pruned_line(self.runs))
         diverged, crashed = (int((self.runs.outcome == o).sum()) for o in ("diverged", "crashed"))
         if diverged:
             lines.append(f"Diverged runs: {diverged} (a result: left out of the statistics)")
@@ -130,16 +131,18 @@ class Report:
             at = f" at {title}" if self.design.conditions else ""
             seeds = f"{row.seeds} seed{'' if row.seeds == 1 else 's'}"
             ties = (f"{tied} of {tested} settings tested are tied with it" if tested else
-                    "no other setting shares 2 seeds with it: no test")
+                    "no test: no other setting shares 2 finished seeds with it")
             lines.append(f"Best{at}: {setting_words(row, self.design.choices)}  "
                          f"true_mse {interval_words(row, 'true_mse')} over {seeds}; {ties}")
         return lines
 
 
-def report_folder(name: str, parent_id: str) -> str:
-    """A sweep's own folder under the report root: its name made safe for a path, and the
-    start of its parent run id (two sweeps with one name get two folders)."""
-    slug = re.sub(r"[^\w.,=+-]+", "_", name.removeprefix("sweep ")).strip("_")[:80]
+def report_folder(name: str, parent_id: str, study: str | None = None) -> str:
+    """A sweep's own folder under the report root: a grid's name made safe for a path (a
+    search's: optuna-<its study's name>), and the start of its parent run id (two sweeps
+    with one name get two folders)."""
+    title = f"optuna-{study}" if study else name.removeprefix("sweep ")
+    slug = re.sub(r"[^\w.,=+-]+", "_", title).strip("_")[:80]
     return f"{slug}-{parent_id[:8]}" if slug else parent_id
 
 
@@ -167,6 +170,7 @@ def analyse(client, exp_id: str, parent_id: str) -> Report:
     report.histories = read.loss_histories(client, [run_id for ids in shown for run_id in ids])
     report.reused = sorted(run.info.run_id for run in found
                            if run.data.tags.get(tracking.TAG_PARENT) != parent_id)
+    report.study = parent.data.tags.get(tracking.TAG_STUDY)
     return report
 
 
@@ -210,7 +214,7 @@ def build_report(client, exp_id: str, parent_id: str, root: Path,
     place is half-written if anything fails."""
     report = analyse(client, exp_id, parent_id)
     draw(report)
-    report.folder = root / report_folder(report.name, parent_id)
+    report.folder = root / report_folder(report.name, parent_id, report.study)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_files(report, folder)

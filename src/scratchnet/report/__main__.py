@@ -73,7 +73,8 @@ def sweep_named(client, exp_id: str, name: str) -> str:
                                order_by=["attributes.start_time DESC"])
     for run in runs:
         run_name = run.info.run_name or ""
-        if name in run_name or name in report_folder(run_name, run.info.run_id):
+        folder = report_folder(run_name, run.info.run_id, run.data.tags.get(tracking.TAG_STUDY))
+        if name in run_name or name in folder:
             return run.info.run_id
     raise ReportError(f"--sweep: no sweep named like {name!r} in experiment {exp_id}")
 

@@ -209,8 +209,10 @@ def gmean_grid(rows: pd.DataFrame, x: str, y: str, swept: dict[str, list]) -> pd
 def search_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design,
                   swept: dict[str, list]) -> Figure:
     """true_mse of every finished run against each searched choice, a colour per
-    condition, all panels on one y scale; the best of each condition ringed."""
+    condition, all panels on one y scale; the best of each condition ringed; pruned trials
+    as grey crosses at their true_mse when the pruner stopped them."""
     finished = runs[runs.outcome == "finished"]
+    pruned = runs[(runs.outcome == "pruned") & runs.stopped_true_mse.notna()]
     figure = new_figure(4 * len(design.choices) + 1, 4.2)
     axes = figure.subplots(1, len(design.choices), squeeze=False, sharey=True)[0]
     conditions = conditions_of(finished, design) if len(finished) else []
@@ -222,6 +224,9 @@ def search_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design,
         for rows, color in zip(conditions, COLOURS):
             ax.scatter([position(v) for v in rows[key]], rows.true_mse, s=22, alpha=0.8,
                        color=color, label=condition_title(rows.iloc[0], design))
+        if len(pruned):
+            ax.scatter([position(v) for v in pruned[key]], pruned.stopped_true_mse, s=22,
+                       marker="x", color="tab:grey", label="pruned (true_mse when stopped)")
         for _, row in best.iterrows():
             ax.scatter([position(row[key])], [row.true_mse_gmean], s=160, facecolors="none",
                        edgecolors="black", linewidths=1.5)
@@ -235,10 +240,11 @@ def search_figure(runs: pd.DataFrame, summary: pd.DataFrame, design: Design,
         ax.set(yscale="log", xlabel=words(key))
     plain_log_ticks(axes[0].yaxis)
     axes[0].set_ylabel(f"{words('true_mse')} (log scale)")
-    if design.conditions and len(conditions):
+    if (design.conditions and len(conditions)) or len(pruned):
         axes[-1].legend(fontsize=SLIDE - 1, frameon=False)
+    stopped = f", {len(pruned)} pruned" if len(pruned) else ""
     figure.suptitle(f"{words('true_mse')} of each finished run against each searched key "
-                    f"({len(finished)} runs)\nringed: the best setting of each condition "
+                    f"({len(finished)} runs{stopped})\nringed: the best setting of each condition "
                     "(lowest geometric mean over its seeds)", fontsize=SLIDE + 1)
     return figure
 

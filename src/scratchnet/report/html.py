@@ -9,7 +9,7 @@ from html import escape
 
 import pandas as pd
 
-from .tables import INTERVAL, LEGEND, MEANING, by_condition, display_table
+from .tables import INTERVAL, LEGEND, MEANING, by_condition, display_table, pruned_line
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222;
@@ -113,7 +113,6 @@ def report_page(report, pngs: dict[str, bytes], captions: dict[str, str]) -> str
         sections.append("<h2>Figures</h2>")
         sections += [figure(name, pngs[name], captions[name]) for name in others]
     if report.pruned:
-        sections.append(paragraph(f"{report.pruned} pruned trials (stopped early by the "
-                                  "search) are counted apart and never named best."))
+        sections.append(paragraph(pruned_line(report.runs) + "."))
     return page(f"Sweep report: {report.name}", sections)
 

@@ -11,7 +11,6 @@ import pandas as pd
 from .. import tracking
 from .stats import improving_from_metrics, still_improving
 
-TAG_PRUNED = "scratchnet.pruned"  # a trial the search pruned: the epoch it stopped at
 GRID_PARAM = "sweep.grid"  # on the parent: swept key -> its sweep expression (JSON)
 METRICS = ("final_mse", "true_mse", "loss_at_90pct")
 
@@ -51,8 +50,11 @@ def swept_keys(parent, runs: list) -> dict[str, str]:
 
 def runs_frame(runs: list, keys: list[str]) -> pd.DataFrame:
     """One row per run: run_id, a column per swept key and seed (numbers where every value
-    is one), outcome, the metrics (NaN unless finished), epochs (train.epochs)."""
-    columns = ["run_id", *keys, "seed", "outcome", *METRICS, "epochs"]
+    is one), outcome, the metrics (NaN unless finished), epochs (train.epochs), and for a
+    pruned trial the epoch it was stopped after (``pruned_at``) and its true_mse then
+    (``stopped_true_mse``), which no statistic uses."""
+    columns = ["run_id", *keys, "seed", "outcome", *METRICS, "epochs", "pruned_at",
+               "stopped_true_mse"]
     if not runs:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame({"run_id": [run.info.run_id for run in runs]})
@@ -62,6 +64,10 @@ def runs_frame(runs: list, keys: list[str]) -> pd.DataFrame:
     frame["outcome"] = [outcome(run) for run in runs]
     for metric in METRICS:
         frame[metric] = [run.data.metrics.get(metric, np.nan) for run in runs]
+    pruned = frame.outcome == "pruned"
+    frame["pruned_at"] = pd.to_numeric(pd.Series(
+        [run.data.tags.get(tracking.TAG_PRUNED) for run in runs]), errors="coerce")
+    frame["stopped_true_mse"] = frame.true_mse.where(pruned)
     frame.loc[frame.outcome != "finished", list(METRICS)] = np.nan
     return frame[columns].sort_values([*keys, "seed"]).reset_index(drop=True)
 
@@ -79,7 +85,7 @@ def outcome(run) -> str:
     """finished, pruned (stopped early by a search: FINISHED with the pruned tag), diverged
     (FAILED with a divergence) or crashed (any other end)."""
     if run.info.status == "FINISHED":
-        return "pruned" if TAG_PRUNED in run.data.tags else "finished"
+        return "pruned" if tracking.TAG_PRUNED in run.data.tags else "finished"
     if run.data.tags.get(tracking.TAG_FAILURE, "").startswith("diverged"):
         return "diverged"
     return "crashed"

@@ -10,8 +10,9 @@ differences of the logarithms. The arithmetic mean and sd stay as columns.
 ``runs`` has one row per run: a column per swept key (its full Hydra name, e.g.
 ``train.lr``), ``seed``, ``outcome`` (finished, diverged, crashed or pruned), the metrics
 ``true_mse`` and ``final_mse`` (NaN unless finished), ``loss_at_90pct`` (the loss at 90% of
-its epochs, NaN for runs recorded before that metric) and ``improving`` (still improving at
-its last epoch: True/False, NaN unless finished).
+its epochs, NaN for runs recorded before that metric), ``improving`` (still improving at
+its last epoch: True/False, NaN unless finished) and, optionally, ``pruned_at`` (the epoch a
+search's pruner stopped a pruned run after).
 """
 
 from __future__ import annotations
@@ -123,11 +124,15 @@ def summarise(runs: pd.DataFrame, design: Design) -> pd.DataFrame:
             if metric == "true_mse":
                 row["seeds"] = columns["n"]
         row["still_improving"] = int(runs_of.improving.eq(True).sum())  # NaN: not finished
+        row["pruned_at"] = runs_of.get("pruned_at", pd.Series(dtype=float)).min()
         rows.append(row)
     statistics = [f"{m}_{s}" for m in METRICS for s in STATISTICS]
     summary = pd.DataFrame(rows, columns=[*design.setting, *OUTCOMES, "seeds", *statistics,
-                                          "still_improving"])
+                                          "still_improving", "pruned_at"])
     summary = compare_with_best(runs, summary, design)
+    only_pruned = (summary.seeds == 0) & (summary.pruned > 0)
+    summary.loc[only_pruned, "verdict"] = [pruned_words(epoch) for epoch in
+                                           summary.pruned_at[only_pruned]]
     ordered = [*design.conditions, "true_mse_gmean", *design.choices]
     return summary.sort_values(ordered, na_position="last").reset_index(drop=True)
 
@@ -218,6 +223,11 @@ def no_test_words(shared: int) -> str:
     """The verdict of a setting that shares fewer than 2 finished seeds with the best: the
     one wording of "no test" the tables, summary lines and figures use."""
     return f"no test: {shared} seed{'' if shared == 1 else 's'} shared with the best"
+
+
+def pruned_words(epoch: float) -> str:
+    """The verdict of a setting whose every run a search pruned: 'pruned at epoch 1000'."""
+    return "pruned" if math.isnan(epoch) else f"pruned at epoch {int(epoch)}"
 
 
 def seed_values(runs: pd.DataFrame, design: Design) -> dict[tuple, pd.Series]:

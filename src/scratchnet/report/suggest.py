@@ -87,7 +87,7 @@ def seed_lines(summary: pd.DataFrame, design: Design) -> list[str]:
         return [(f"few settings were run on more than one seed (at most {most}): rerun the "
                 f"best on more seeds to be sure of it, e.g. --multirun {rerun} {MORE_SEEDS}")]
     if tested.empty:
-        return [(f"no setting could be tested against the best (fewer than 2 seeds shared): "
+        return [(f"no test: no setting shares 2 finished seeds with the best of its condition; "
                 f"add seeds with {MORE_SEEDS}")]
     if tied <= len(tested) / 2:
         return []

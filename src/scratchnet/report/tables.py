@@ -24,7 +24,7 @@ CSV_COLUMNS = ["seeds", "true_mse_gmean", "true_mse_ci_low", "true_mse_ci_high",
                "ratio_to_best", "p_vs_best", "tied_with_best", "verdict", "true_mse_mean",
                "true_mse_sd", "final_mse_gmean", "final_mse_ci_low", "final_mse_ci_high",
                "final_mse_mean", "final_mse_sd", "finished", "diverged", "crashed", "pruned",
-               "still_improving"]
+               "pruned_at", "still_improving"]
 
 
 def number(value, digits: int = DIGITS) -> str:
@@ -80,6 +80,17 @@ def ratio_words(row: pd.Series) -> str:
     return "-" if pd.isna(ratio) else f"{ratio:.{DIGITS}g}x the best"
 
 
+def pruned_line(runs: pd.DataFrame) -> str:
+    """'Pruned trials: 7, stopped after epoch 1000 to 2500 by the search ...'."""
+    pruned = runs[runs.outcome == "pruned"]
+    low, high = pruned.pruned_at.min(), pruned.pruned_at.max()
+    when = ("" if pd.isna(low) else f" after epoch {int(low)}" if low == high
+            else f" after epoch {int(low)} to {int(high)}")
+    return (f"Pruned trials: {len(pruned)}, stopped{when} by the search (the table says "
+            "where): counted apart, their true_mse when stopped left out of the statistics, "
+            "never named best")
+
+
 def display_table(rows: pd.DataFrame, design: Design) -> pd.DataFrame:
     """One condition's settings as strings, columns in words."""
     level = round(CONFIDENCE * 100)
@@ -91,7 +102,6 @@ def display_table(rows: pd.DataFrame, design: Design) -> pd.DataFrame:
         f"true_mse gmean [{level}% CI]": [interval_words(row, "true_mse")
                                           for _, row in rows.iterrows()],
         "vs best": [ratio_words(row) for _, row in rows.iterrows()],
-        "true_mse mean": [number(v) for v in rows.true_mse_mean],
         "true_mse sd": [number(v) for v in rows.true_mse_sd],
         "final_mse gmean": [number(v) for v in rows.final_mse_gmean],
         "p vs best": [p_value(v) for v in rows.p_vs_best],

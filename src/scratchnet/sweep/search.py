@@ -38,7 +38,7 @@ PRUNERS = ("median", "percentile", "hyperband", "none")
 RUN_ATTR = "mlflow_run_id"  # trial user attr: the MLflow run that gave its value
 WARM_ATTR = "warm_start"  # trial user attr: added from an earlier sweep's run, not run here
 INTERRUPTED_ATTR = "interrupted"  # trial user attr: left RUNNING by a killed search
-TAG_STUDY = "scratchnet.optuna_study"  # on a search's parent run: its study's name
+TAG_STUDY = tracking.TAG_STUDY  # on a search's parent run: its study's name
 TAG_STORAGE = "scratchnet.optuna_storage"  # and the storage it is in (no credentials)
 
 

@@ -15,6 +15,7 @@ from .runs import (
     TAG_OVERRIDES,
     TAG_PARENT,
     TAG_PRUNED,
+    TAG_STUDY,
     TAG_SWEEP_KEY,
     answering_runs,
     end_run,
@@ -42,7 +43,8 @@ from .store import (
 )
 
 __all__ = [
-    "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_PRUNED", "TAG_SWEEP_KEY",
+    "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_PRUNED", "TAG_STUDY",
+    "TAG_SWEEP_KEY",
     "TrackingError", "answering_runs", "check_uri", "describe_error", "dumps_overrides", "end_run",
     "experiment_id", "history_steps", "is_result", "log_batch",
     "open_existing_store", "open_store", "provenance", "rate_steps", "record_reused_runs",

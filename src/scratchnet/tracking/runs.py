@@ -23,6 +23,7 @@ TAG_FAILURE = "scratchnet.failure"  # why a run is FAILED or KILLED, one line
 TAG_OVERRIDES = "scratchnet.overrides"  # the Hydra overrides of the job, JSON list
 TAG_SWEEP_KEY = "scratchnet.sweep_key"  # on a parent run: identity of the sweep command
 TAG_PRUNED = "scratchnet.pruned"  # on a run a search's pruner stopped: its last epoch
+TAG_STUDY = "scratchnet.optuna_study"  # on a search's parent run: its Optuna study's name
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own tag: nests a run under its sweep
 # MLflow's limits per log_batch call: params, tags, and all entities (metrics included)
 PARAMS_PER_BATCH, TAGS_PER_BATCH, ENTITIES_PER_BATCH = 100, 100, 1000
