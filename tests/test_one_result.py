@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from scipy import stats
 
 from conftest import compose_config, recorded_sweep, run_cli, store_uri
 from scratchnet import tracking
@@ -58,6 +59,25 @@ def test_a_single_run_then_a_sweep_then_its_rerun_report_three_seeds_in_every_ro
         report = analyse(client, exp.experiment_id, parent.info.run_id)
         assert report.summary.seeds.tolist() == [3, 3], report.summary
         assert len(report.runs) == 6
+    # the parent carries the outcome; the sweep printed the best run and how to reproduce it
+    parent = client.get_run(parent.info.run_id)
+    (name, gmean), = [(k, v) for k, v in parent.data.metrics.items()
+                      if k.startswith("best_true_mse_gmean")]
+    assert name == "best_true_mse_gmean-noise-0.06"
+    runs = report.runs
+    by_hidden = {h: runs[runs["model.hidden_size"] == h] for h in (8, 16)}
+    gmeans = {h: stats.gmean(rows.true_mse) for h, rows in by_hidden.items()}
+    best = min(gmeans, key=gmeans.get)
+    assert gmean == pytest.approx(gmeans[best], rel=1e-12)
+    tags = parent.data.tags
+    assert tags["scratchnet.best-noise-0.06.setting"] == f"hidden_size={best} lr=0.05"
+    best_run = by_hidden[best].sort_values("true_mse").run_id.iloc[0]
+    assert tags["scratchnet.best-noise-0.06.run_id"] == best_run
+    command = f"python -m scratchnet.reproduce {best_run} --tracking-uri {uri}"
+    assert f"Best run at noise=0.06: {best_run} " in sweep.stdout
+    assert f"reproduce it: {command}" in sweep.stdout
+    again = run_cli(command.split()[3:], tmp_path, module="scratchnet.reproduce")
+    assert again.returncode == 0 and "bit-identical" in again.stdout, again.stderr
 
 
 def test_the_report_lists_the_runs_it_reused(tmp_path, new_store):

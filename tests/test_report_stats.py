@@ -283,3 +283,15 @@ def test_winners_name_each_conditions_best_setting_and_its_lowest_run(sweep):
                                       & (runs.outcome == "finished")].run_id.iloc[0]
     assert winners[0].tied == 2 and winners[1].tied == 0  # TIED and the steady diverger
     assert winners[0].row.verdict == "best" and winners[0].row.seeds == 3
+
+
+def test_the_outcome_for_the_parent_run_names_each_conditions_best(sweep):
+    runs, design, summary = sweep
+    metrics, tags = Report(runs, summary, design, "parent", "sweep").outcome()
+    assert metrics == {"best_true_mse_gmean-noise-0.03": pytest.approx(stats.gmean(BEST)),
+                       "best_true_mse_gmean-noise-0.06": pytest.approx(0.9)}
+    assert tags["scratchnet.best-noise-0.03.setting"] == "lr=0.1"
+    assert tags["scratchnet.best-noise-0.03.run_id"] == "run0"
+    assert tags["scratchnet.best-noise-0.03.tied"] == "2"
+    assert tags["scratchnet.best-noise-0.03.true_mse"].endswith(" over 3 seeds")
+    assert tags["scratchnet.best-noise-0.06.true_mse"] == "0.9 (1 seed: no interval)"

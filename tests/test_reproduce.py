@@ -63,6 +63,17 @@ def test_a_recorded_run_reproduces_bit_identically(store, capsys):
     assert run_count(store) == before  # the rerun is not recorded
 
 
+def test_a_diverged_run_reproduces_and_says_it_diverged_and_where(store, capsys):
+    _, outcome = new_run(store, "train.lr=5.0")
+    failure = outcome.failure
+    assert failure is not None and failure.startswith("diverged at epoch ")
+    code, out, err = rerun(store, outcome.run_id, capsys)
+    assert code == 0, err
+    epochs = len(outcome.result.fit.losses)
+    assert out.strip() == (f"run {outcome.run_id}: loss history bit-identical over {epochs} "
+                           f"epochs; the run {failure}, and the rerun with it")
+
+
 def test_runs_record_their_provenance(store):
     config, outcome = new_run(store)
     tags = MlflowClient(store).get_run(outcome.run_id).data.tags

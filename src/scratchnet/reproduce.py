@@ -13,7 +13,7 @@ import argparse
 import sys
 import tempfile
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +103,12 @@ class Comparison:
     first_difference: int | None = None  # 1-based epoch, None when bit-identical
     recorded: float | None = None  # the two losses at that epoch (None: past one's end)
     rerun: float | None = None
+    diverged: str | None = None  # the run's recorded divergence, 'diverged at epoch 150: ...'
 
     def text(self, run_id: str) -> str:
         if self.first_difference is None:
-            return f"run {run_id}: loss history bit-identical over {self.epochs} epochs"
+            where = f"; the run {self.diverged}, and the rerun with it" if self.diverged else ""
+            return f"run {run_id}: loss history bit-identical over {self.epochs} epochs{where}"
         def show(value):
             return "(no epoch: training had stopped)" if value is None else repr(value)
         return (f"run {run_id}: loss history differs first at epoch {self.first_difference}: "
@@ -164,14 +166,16 @@ def reproduce(uri: str, run_id: str) -> Comparison:
         print(f"warning: {warning}", file=sys.stderr)
     with threadpool_limits(limits=1):  # as in sweep jobs (results do not depend on it)
         rerun = train_network(config).fit.losses
-    return compare(recorded, rerun)
+    failure = run.data.tags.get(tracking.TAG_FAILURE, "")
+    return replace(compare(recorded, rerun),
+                   diverged=failure if failure.startswith("diverged") else None)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scratchnet-reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_id", metavar="RUN_ID", help="the MLflow run to rerun")
-    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
+    parser.add_argument("--tracking-uri", default=tracking.DEFAULT_URI,
                         help="the MLflow store the run is in: a sqlite:/// file or an http(s):// "
                              "tracking server (default: %(default)s)")
     args = parser.parse_args(argv)

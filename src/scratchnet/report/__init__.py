@@ -37,6 +37,7 @@ from .tables import (
     csv_frame,
     interval_words,
     markdown_tables,
+    number,
     pruned_line,
     setting_words,
     short,
@@ -117,6 +118,35 @@ class Report:
                                 int((rows.verdict == "tied").sum())))
         return found
 
+    def outcome(self) -> tuple[dict[str, float], dict[str, str]]:
+        """What the parent run records of the outcome, per condition (``-noise-0.06`` on each
+        name; nothing when no condition was swept): the metric ``best_true_mse_gmean`` and
+        the tags ``scratchnet.best.setting``, ``.run_id``, ``.true_mse`` (geometric mean and
+        interval) and ``.tied``, so the runs table can sort and compare sweeps."""
+        metrics, tags = {}, {}
+        for winner in self.winners():
+            slug = condition_slug(winner.condition)
+            metrics[f"best_true_mse_gmean{slug}"] = float(winner.row.true_mse_gmean)
+            prefix = f"scratchnet.best{slug}"
+            tags[f"{prefix}.setting"] = setting_words(winner.row, self.design.choices)
+            tags[f"{prefix}.run_id"] = winner.run_id
+            seeds = f" over {winner.row.seeds} seeds" if winner.row.seeds > 1 else ""
+            tags[f"{prefix}.true_mse"] = interval_words(winner.row, "true_mse") + seeds
+            tags[f"{prefix}.tied"] = str(winner.tied)
+        return metrics, tags
+
+    def best_run_lines(self) -> list[str]:
+        """'Best run at noise=0.06: <id> (hidden_size=8 lr=0.1 seed=2, true_mse 0.0213)'."""
+        lines = []
+        for winner in self.winners():
+            run = self.runs.set_index("run_id").loc[winner.run_id]
+            at = (f" at {setting_words(winner.row, self.design.conditions)}"
+                  if winner.condition else "")
+            lines.append(f"Best run{at}: {winner.run_id} "
+                         f"({setting_words(winner.row, self.design.choices)} seed={run.seed}, "
+                         f"true_mse {number(run.true_mse)}: its setting's lowest seed)")
+        return lines
+
     def best_lines(self) -> list[str]:
         lines = []
         for title, rows in by_condition(self.summary, self.design):
@@ -135,6 +165,12 @@ class Report:
             lines.append(f"Best{at}: {setting_words(row, self.design.choices)}  "
                          f"true_mse {interval_words(row, 'true_mse')} over {seeds}; {ties}")
         return lines
+
+
+def condition_slug(condition: dict) -> str:
+    """{'data.noise': 0.06} -> '-noise-0.06' (letters, digits, '.', '_' and '-': what MLflow
+    allows in a metric's name); '' for no condition."""
+    return "".join(f"-{short(key)}-{number(value)}" for key, value in condition.items())
 
 
 def report_folder(name: str, parent_id: str, study: str | None = None) -> str:

@@ -20,7 +20,7 @@ class ReportError(RuntimeError):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scratchnet-report", description=__doc__)
-    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
+    parser.add_argument("--tracking-uri", default=tracking.DEFAULT_URI,
                         help="the MLflow store the sweep is in: a sqlite:/// file or an "
                              "http(s):// tracking server (default: %(default)s)")
     parser.add_argument("--experiment", default="scratchnet",

@@ -142,6 +142,7 @@ class SweepCallback(Callback):
                 print(report.console_text())
                 print(f"Report: {report.folder}/report.html (also logged to the parent run "
                       "under report/)")
+                tracking.record_outcome(self.client, self.parent_id, *report.outcome())
             finally:
                 tracking.end_run(self.client, self.parent_id, "FAILED" if crashed else "FINISHED",
                                  f"{len(crashed)} jobs crashed" if crashed else None)
@@ -151,12 +152,20 @@ class SweepCallback(Callback):
             raise SweepFailed(crash_message(summary) + "; no report: "
                               + tracking.describe_error(error)) from None
         self.print_where_to_look()
+        for line, run_id in zip(report.best_run_lines(), (w.run_id for w in report.winners())):
+            print(f"{line}\n  reproduce it: {reproduce_command(self.base.tracking.uri, run_id)}")
         if crashed:
             raise SweepFailed(crash_message(summary))
 
     def print_where_to_look(self) -> None:
         print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
         print(*ui.sweep_lines(self.base.tracking.uri, self.exp_id, self.parent_id), sep="\n")
+
+
+def reproduce_command(uri: str, run_id: str) -> str:
+    """The command that reruns a run and checks its loss history bit for bit."""
+    store = "" if uri == tracking.DEFAULT_URI else f" --tracking-uri {tracking.redact(uri)}"
+    return f"python -m scratchnet.reproduce {run_id}{store}"
 
 
 def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path) -> str:

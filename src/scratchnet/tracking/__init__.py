@@ -23,6 +23,7 @@ from .runs import (
     is_result,
     log_batch,
     rate_steps,
+    record_outcome,
     record_reused_runs,
     recorded_results,
     reused_runs,
@@ -31,6 +32,7 @@ from .runs import (
     start_run,
 )
 from .store import (
+    DEFAULT_URI,
     TrackingError,
     check_uri,
     describe_error,
@@ -43,11 +45,12 @@ from .store import (
 )
 
 __all__ = [
+    "DEFAULT_URI",
     "TAG_CONFIG_HASH", "TAG_FAILURE", "TAG_OVERRIDES", "TAG_PARENT", "TAG_PRUNED", "TAG_STUDY",
     "TAG_SWEEP_KEY",
     "TrackingError", "answering_runs", "check_uri", "describe_error", "dumps_overrides", "end_run",
     "experiment_id", "history_steps", "is_result", "log_batch",
-    "open_existing_store", "open_store", "provenance", "rate_steps", "record_reused_runs",
+    "open_existing_store", "open_store", "provenance", "rate_steps", "record_outcome", "record_reused_runs",
     "recorded_results",
     "redact", "reused_runs", "run_metrics", "runs_with_tag", "sqlite_path", "sqlite_under",
     "start_run", "strip_credentials", "with_retry",

@@ -58,6 +58,16 @@ def log_batch(client: MlflowClient, run_id: str, params: dict[str, Any] | None =
                    tags=tags_now)
 
 
+def record_outcome(client: MlflowClient, run_id: str, metrics: dict[str, float],
+                   tags: dict[str, str]) -> None:
+    """A sweep's outcome on its parent run, in one call: scalar metrics (step 0) and tags."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    log_batch(client, run_id, metrics=[Metric(key, value, now, 0)
+                                       for key, value in metrics.items()], tags=tags)
+
+
 def history_steps(epochs_run: int, log_every: int) -> list[int]:
     """1-based epochs to log: the first, every log_every-th, and the last."""
     steps = {1, epochs_run} | set(range(log_every, epochs_run + 1, log_every))

@@ -29,6 +29,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite data
 
 T = TypeVar("T")
 
+DEFAULT_URI = "sqlite:///mlflow.db"  # the embedded store in the working folder
+
 
 class TrackingError(RuntimeError):
     """The tracking store cannot be used; the message names the URI or file."""

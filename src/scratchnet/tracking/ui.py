@@ -31,6 +31,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from .store import DEFAULT_URI
+
 TRAINING_VIEW = "workflowType=machine_learning"
 REPORT_PATH = "report/report.html"  # where a sweep's report is logged in its parent run
 SORT_BY = "true_mse"  # the sweep's children, best first
@@ -50,7 +52,7 @@ def start_hint(tracking_uri: str) -> str:
     """How to start the UI for a store the UI does not serve by itself ('' for a server)."""
     if tracking_uri.startswith(("http://", "https://")):
         return ""
-    if tracking_uri == "sqlite:///mlflow.db":
+    if tracking_uri == DEFAULT_URI:
         return "scripts/mlflow-ui.sh"
     return f"scripts/mlflow-ui.sh {tracking_uri}"
 
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m scratchnet.tracking.ui",
         description="Wait until an MLflow UI answers, then print the address of the latest "
                     "sweep or run in its store (scripts/mlflow-ui.sh runs this).")
-    parser.add_argument("--store", default="sqlite:///mlflow.db",
+    parser.add_argument("--store", default=DEFAULT_URI,
                         help="the MLflow store the UI serves (default: %(default)s)")
     parser.add_argument("--ui", required=True, help="the UI's address, e.g. http://127.0.0.1:5000")
     parser.add_argument("--wait", type=float, default=120,
