@@ -27,6 +27,10 @@ from conftest import ROOT, one_error_line, run_train, store_uri
     (["--multirun", "seeed=3"], "error: no key seeed; did you mean seed?"),
     (["--multirun", "model.hiden_size=8,16"],
      "error: no key model.hiden_size; did you mean model.hidden_size?"),
+    # a config group's option: Hydra's own choices (conf/search/*.yaml), the closest first
+    (["--multirun", "search=optuan"],
+     "error: no search=optuan; did you mean search=optuna? choices: grid, optuna"),
+    (["search=zzz"], "error: no search=zzz; choices: grid, optuna"),
 ])
 def test_a_misspelt_key_gets_one_line_with_the_closest_valid_key(args, line, tmp_path,
                                                                   monkeypatch, capsys):

@@ -327,3 +327,16 @@ def test_every_pruner_can_be_chosen_and_none_asks_nothing(tmp_path, pruner, prun
     assert isinstance(answer, bool)
     if prunes_worst is not None:  # hyperband's answer depends on its bracket
         assert answer is prunes_worst
+
+
+def test_the_eta_waits_for_a_few_jobs_then_follows_the_pace_they_finish_at():
+    def records(ends, skipped=0):
+        return ([{"status": "skipped", "time": 0.0}] * skipped
+                + [{"status": "done", "time": t} for t in ends])
+
+    # 54 jobs; the first one ended 10 s in (start-up), then one every 0.25 s
+    assert Summary(records([10.0]), 54).eta() == "?"  # not 10 s per job
+    assert Summary(records([10.0, 10.25, 10.5, 10.75]), 54).eta() == "?"
+    assert Summary(records([10.0, 10.25, 10.5, 10.75, 11.0]), 54).eta() == "0:12"  # 49 x 0.25
+    assert Summary(records([10.0, 10.5, 11.0, 11.5, 12.0], skipped=20), 54).eta() == "0:14"
+    assert Summary(records([1.0] * 3, skipped=51), 54).eta() == "0:00"  # all done

@@ -52,6 +52,10 @@ def one_line(error: BaseException) -> str:
     key = unknown_key(error)
     if key is not None:
         return no_key_message(key, known_keys())
+    choice = missing_choice(error)
+    if choice is not None:
+        return choice
+
     def first(e: BaseException) -> str:
         lines = [line for line in str(e).strip().splitlines() if line.strip()]
         return lines[0].strip() if lines else type(e).__name__
@@ -99,6 +103,22 @@ def unknown_key(error: BaseException | None) -> str | None:
             return str(error.full_key)
         error = error.__cause__ or error.__context__
     return None
+
+
+def missing_choice(error: BaseException | None) -> str | None:
+    """For a config group given an option it does not have (``search=optuan``), 'no
+    search=optuan; did you mean search=optuna? choices: grid, optuna' from Hydra's
+    MissingConfigException; None for any other error."""
+    from hydra.errors import MissingConfigException
+
+    while error is not None and not isinstance(error, MissingConfigException):
+        error = error.__cause__ or error.__context__
+    if error is None or not error.options or not error.missing_cfg_file:
+        return None
+    group, _, name = error.missing_cfg_file.rpartition("/")
+    close = closest(name, list(error.options))
+    hint = f"did you mean {' or '.join(f'{group}={c}' for c in close)}? " if close else ""
+    return f"no {group}={name}; {hint}choices: {', '.join(error.options)}"
 
 
 def no_key_message(key: str, keys: list[str]) -> str:

@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 
 PROGRESS_FILE = "progress.jsonl"
+ETA_AFTER = 5  # jobs run before an ETA: the first ones also paid for the workers' start-up
 
 
 def append_progress(path: Path, status: str, overrides: list[str], run_id: str | None,
                     error: str | None = None) -> None:
     """Record a job's outcome: done, diverged, pruned (stopped by a search's pruner), skipped
-    (answered by an earlier run) or failed."""
+    (answered by an earlier run) or failed; and when (``time``: seconds since the epoch)."""
     line = json.dumps({"status": status, "overrides": list(overrides), "run_id": run_id,
-                       "error": error}) + "\n"
+                       "error": error, "time": time.time()}) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:  # one write of a short line with O_APPEND: atomic between worker processes
         os.write(fd, line.encode())
@@ -38,14 +39,22 @@ class Summary:
     def jobs_with(self, status: str) -> list[list[str]]:
         return [r["overrides"] for r in self.records if r["status"] == status]
 
+    def eta(self) -> str:
+        """The time left at the pace jobs have been finishing: the span from the first run
+        job's end to the latest's, over the jobs finished in it ('?' until ETA_AFTER have
+        run: skipped jobs take no time, and the first job's time is mostly start-up)."""
+        done = len(self.records)
+        if self.total and done >= self.total:
+            return "0:00"
+        ends = sorted(r["time"] for r in self.records if r["status"] != "skipped" and "time" in r)
+        if not self.total or len(ends) < ETA_AFTER or ends[-1] <= ends[0]:
+            return "?"
+        per_job = (ends[-1] - ends[0]) / (len(ends) - 1)  # seconds between job ends
+        return _clock(per_job * (self.total - done))
+
     def line(self, elapsed: float) -> str:
         done = len(self.records)
-        eta = "?"
-        ran = done - self.count("skipped")
-        if 0 < ran and done < self.total:
-            eta = _clock(elapsed / ran * (self.total - done))
-        elif done >= self.total:
-            eta = "0:00"
+        eta = self.eta()
         pruned = self.count("pruned")  # only a search prunes: the grid's line does not change
         return (f"[sweep] {done}/{self.total or '?'} done, {self.count('skipped')} skipped, "
                 + (f"{pruned} pruned, " if pruned else "")
