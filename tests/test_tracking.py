@@ -131,3 +131,15 @@ def test_the_config_artifact_records_the_uri_as_the_params_do(tmp_path, new_stor
     recorded = yaml.safe_load(Path(local).read_text())["tracking"]["uri"]
     assert recorded == client.get_run(outcome.run_id).data.params["tracking.uri"]
     assert recorded == "sqlite:///~/mlflow.db"
+
+
+def test_a_new_sqlite_store_is_created_with_one_line_saying_where(tmp_path, capsys):
+    from scratchnet import tracking
+
+    path = tmp_path / "mlfow.db"  # a typo of mlflow.db: a new store, and the user is told
+    tracking.open_store(f"sqlite:///{path}")
+    assert capsys.readouterr().err == (
+        f"[mlflow] created a new store {path} (tracking.uri=sqlite:///{path})\n")
+    assert path.is_file()
+    tracking.open_store(f"sqlite:///{path.parent}/./{path.name}")  # the same file, a new client
+    assert capsys.readouterr().err == ""

@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import re
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -136,11 +137,15 @@ def _open_new_store(uri: str) -> MlflowClient:
     lock = FileLock(str(path) + ".lock") if path is not None else contextlib.nullcontext()
     try:
         with lock:  # the store's first query creates and migrates its schema
+            new = path is not None and not path.exists()
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 (MLflow's errors vary by store; one line)
         raise TrackingError(f"tracking.uri: cannot open store {strip_credentials(uri)}: "
                             f"{_first_line(error)}") from None
+    if new:  # a misspelt tracking.uri would otherwise start a new notebook unnoticed
+        print(f"[mlflow] created a new store {path.resolve()} (tracking.uri={uri})",
+              file=sys.stderr)
     return client
 
 
