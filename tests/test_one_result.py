@@ -82,6 +82,7 @@ def test_a_single_run_then_a_sweep_then_its_rerun_report_three_seeds_in_every_ro
 
 def test_the_report_lists_the_runs_it_reused(tmp_path, new_store):
     from scratchnet.report import analyse
+    from scratchnet.report.html import report_page
 
     uri = new_store(tmp_path)
     first = recorded_sweep(uri, AXES, FAST, name="first")
@@ -95,3 +96,6 @@ def test_the_report_lists_the_runs_it_reused(tmp_path, new_store):
     assert report.reused == expected
     assert (report.summary.seeds == 3).all() and len(report.summary) == 2
     assert "Reused runs: 3" in report.console_text()
+    page = report_page(report, {}, {})
+    assert "Reused runs: 3 recorded outside this sweep" in page
+    assert all(run_id in page for run_id in expected)

@@ -114,5 +114,9 @@ def report_page(report, pngs: dict[str, bytes], captions: dict[str, str]) -> str
         sections += [figure(name, pngs[name], captions[name]) for name in others]
     if report.pruned:
         sections.append(paragraph(pruned_line(report.runs) + "."))
+    if report.reused:
+        sections.append(paragraph(f"Reused runs: {len(report.reused)} recorded outside this "
+                                  "sweep answer their (setting, seed), one run each: "
+                                  + ", ".join(report.reused) + "."))
     return page(f"Sweep report: {report.name}", sections)
 
