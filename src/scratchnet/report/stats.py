@@ -120,6 +120,27 @@ def paired_p(values: np.ndarray, best: np.ndarray) -> float:
     return float(stats.ttest_rel(values, best).pvalue)
 
 
+def paired_log_p(values, best, alternative: str = "two-sided") -> float:
+    """Unadjusted p of the paired t-test (``scipy.stats.ttest_rel``) on the logarithms of
+    one error metric of two settings over the same seeds (equal-length arrays, same seed
+    order), using only the seeds where both are finite and > 0; NaN with fewer than 2 such
+    seeds. ``alternative="greater"``: are ``values`` worse (larger) than ``best``? Log
+    differences without spread have no t: equal everywhere is no evidence (p = 1), the same
+    nonzero difference on every seed is as strong as evidence gets (0, or 1 the other way)."""
+    values, best = np.asarray(values, dtype=float), np.asarray(best, dtype=float)
+    both = np.isfinite(values) & np.isfinite(best) & (values > 0) & (best > 0)
+    if both.sum() < 2:
+        return math.nan
+    log_values, log_best = np.log(values[both]), np.log(best[both])
+    differences = log_values - log_best
+    if np.all(differences == differences[0]):
+        if differences[0] == 0:
+            return 1.0
+        agrees = {"two-sided": True, "greater": differences[0] > 0, "less": differences[0] < 0}
+        return 0.0 if agrees[alternative] else 1.0
+    return float(stats.ttest_rel(log_values, log_best, alternative=alternative).pvalue)
+
+
 def compare_with_best(runs: pd.DataFrame, summary: pd.DataFrame, design: Design) -> pd.DataFrame:
     """Within each condition: the best setting (lowest mean true_mse among the settings with
     a finished seed and none diverged; all settings with a finished seed if every one
