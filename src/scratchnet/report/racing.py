@@ -100,10 +100,12 @@ STOPS = {"one left": "one setting left", "pool": "the pool of seeds is used up",
 
 def run_races(conditions: dict[Hashable, Sequence[Hashable]], pool: Sequence[int],
               results: Callable[[list[Job]], dict[Job, float]], first_test: int = FIRST_TEST,
-              alpha: float = ALPHA, max_runs: int | None = None) -> dict[Hashable, Race]:
+              alpha: float = ALPHA, max_runs: int | None = None,
+              on_round: Callable[[Hashable, Race], None] | None = None) -> dict[Hashable, Race]:
     """Race the settings of every condition over the seeds of ``pool``, in its order, all
     conditions round by round together. ``results(jobs)`` gives each job's true_mse (inf:
-    diverged; NaN or absent: no result). Returns each condition's race."""
+    diverged; NaN or absent: no result). ``on_round(condition, race)`` is told of each
+    round tested. Returns each condition's race."""
     races = {condition: Race(list(settings), list(settings))
              for condition, settings in conditions.items()}
     known: dict[Job, float] = {}  # every result so far
@@ -125,6 +127,8 @@ def run_races(conditions: dict[Hashable, Sequence[Hashable]], pool: Sequence[int
             race.rounds.append(test_round(values, race.survivors, len(race.rounds) + 1, alpha))
             gone = {drop.setting for drop in race.rounds[-1].dropped}
             race.survivors = [s for s in race.survivors if s not in gone]
+            if on_round is not None:
+                on_round(condition, race)
             if len(race.survivors) <= 1:
                 race.stopped = "one left"
         if seeds == len(pool):
