@@ -108,6 +108,7 @@ def run_races(conditions: dict[Hashable, Sequence[Hashable]], pool: Sequence[int
     round tested. Returns each condition's race."""
     races = {condition: Race(list(settings), list(settings))
              for condition, settings in conditions.items()}
+    level = round_level(alpha, len(pool), first_test)
     known: dict[Job, float] = {}  # every result so far
     used, seeds = 0, first_test
     while running := {c: race for c, race in races.items() if not race.stopped}:
@@ -124,7 +125,7 @@ def run_races(conditions: dict[Hashable, Sequence[Hashable]], pool: Sequence[int
         for condition, race in running.items():
             values = np.array([[known[(condition, setting, seed)] for seed in pool[:seeds]]
                                for setting in race.survivors])
-            race.rounds.append(test_round(values, race.survivors, len(race.rounds) + 1, alpha))
+            race.rounds.append(test_round(values, race.survivors, len(race.rounds) + 1, level))
             gone = {drop.setting for drop in race.rounds[-1].dropped}
             race.survivors = [s for s in race.survivors if s not in gone]
             if on_round is not None:
@@ -135,6 +136,13 @@ def run_races(conditions: dict[Hashable, Sequence[Hashable]], pool: Sequence[int
             stop(running, "pool")
         seeds += 1
     return races
+
+
+def round_level(alpha: float, pool_size: int, first_test: int) -> float:
+    """The level of each round's tests: alpha split evenly (Bonferroni) over the rounds the
+    pool allows, so that a setting tied with the best is dropped in some round with
+    probability at most about alpha, not alpha in every round (docs/racing.md measures it)."""
+    return alpha / (pool_size - first_test + 1)
 
 
 def round_jobs(running: dict[Hashable, Race], pool: Sequence[int], seeds: int,
