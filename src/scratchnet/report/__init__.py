@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import tracking
 from ..plots import save_png
+from . import race_report
 from . import runs as read
 from .importance import importance
 from .stats import (
@@ -70,6 +71,7 @@ class Report:
     folder: Path | None = None  # where it was written
     reused: list[str] = field(default_factory=list)  # run ids answering a config, not children
     study: str | None = None  # a search's Optuna study (the parent's tag)
+    race: race_report.RaceFindings | None = None  # search=race: what the race found
 
     @property
     def pruned(self) -> int:
@@ -88,6 +90,8 @@ class Report:
                                zip(self.importance.parameter, self.importance.share))
             lines.append(f"What matters ({self.importance.method.iloc[0]}, share of the "
                          f"variance of true_mse): {shares}")
+        if self.race is not None:
+            lines += race_report.console_lines(self.race, design)
         if self.suggestions:
             lines += ["What to try next:", *(f"  - {line}" for line in self.suggestions)]
         if self.pruned:
@@ -207,6 +211,7 @@ def analyse(client, exp_id: str, parent_id: str) -> Report:
     report.reused = sorted(run.info.run_id for run in found
                            if run.data.tags.get(tracking.TAG_PARENT) != parent_id)
     report.study = parent.data.tags.get(tracking.TAG_STUDY)
+    report.race = race_report.replay(parent.data.tags, runs, design, swept)
     return report
 
 
@@ -238,6 +243,10 @@ def draw(report: Report) -> None:
             report.figures["loss_best_worst.png"] = (
                 figures.loss_curves_figure(report.runs, summary, design, report.histories),
                 "training loss of the best and worst settings")
+    if report.race is not None:
+        report.figures["race.png"] = (race_report.race_figure(report.race, report.runs,
+                                                              design),
+                                      "the race: settings against seeds, where each was dropped")
     if len(report.importance):
         report.figures["importance.png"] = (figures.importance_figure(report.importance),
                                             "share of the variance of true_mse")
@@ -275,7 +284,11 @@ def write_files(report: Report, folder: Path) -> None:
     report.importance.to_csv(folder / "importance.csv", index=False)
     (folder / "sweep_summary.md").write_text(markdown_text(report))
     captions = {name: caption for name, (_, caption) in report.figures.items()}
-    (folder / "report.html").write_text(report_page(report, pngs, captions))
+    page = report_page(report, pngs, captions)
+    if report.race is not None:  # the race's section, before the end of the page
+        page = page.replace("</body>", "\n".join(race_report.html_sections(
+            report.race, report.summary, report.design)) + "\n</body>")
+    (folder / "report.html").write_text(page)
 
 
 def markdown_text(report: Report) -> str:
@@ -286,6 +299,8 @@ def markdown_text(report: Report) -> str:
              ""]
     if len(report.summary):
         lines.append(markdown_tables(report.summary, report.design))
+    if report.race is not None:
+        lines += [race_report.markdown_section(report.race, report.summary, report.design), ""]
     if report.suggestions:
         lines += ["## What to try next", "", *(f"- {line}" for line in report.suggestions), ""]
     if len(report.importance):

@@ -18,7 +18,7 @@ from .. import tracking
 from ..cli import one_line
 from ..config import overrides_config, to_config
 from ..tracking import ui
-from . import cluster, search
+from . import cluster, race, search
 from .grid import job_grid, sweep_axes, sweep_key, sweep_name, value_probes
 from .job import SWEEP_FILE
 from .progress import PROGRESS_FILE, Progress, crash_message
@@ -59,8 +59,13 @@ class SweepCallback(Callback):
         hydra_cfg = config.hydra
         base = to_config(config)
         jobs = job_grid(hydra_cfg)
-        for job in value_probes(jobs) if jobs else []:  # every value checked before any write
-            to_config(overrides_config(config, job))
+        raced = race.plan(hydra_cfg.sweeper, list(hydra_cfg.overrides.task)) if race.is_race(
+            hydra_cfg.sweeper) else None  # search=race: its keys checked, its full grid
+        groups = set(hydra_cfg.runtime.choices)  # search=race: a group, not a value
+        candidates = jobs or (race.all_jobs(raced) if raced else [])
+        for job in value_probes(candidates) if candidates else []:  # every value checked
+            values = [o for o in job if o.partition("=")[0].lstrip("+~") not in groups]
+            to_config(overrides_config(config, values))  # before anything is written
         if cluster.is_dask_launcher(hydra_cfg.launcher):  # a cluster to run on, or stop here
             cluster.start(hydra_cfg.launcher.scheduler_address, hydra_cfg.launcher.n_jobs)
         tracking.check_uri(base.tracking.uri)  # a store that cannot work stops the sweep here
@@ -70,14 +75,16 @@ class SweepCallback(Callback):
                 search.TAG_STUDY: search.study_name(hydra_cfg.sweeper, key),
                 search.TAG_STORAGE: tracking.redact(search.check(config, base))}
         self.base = base
-        total = len(jobs) if jobs is not None else int(hydra_cfg.sweeper.get("n_trials") or 0)
+        total = (len(jobs) if jobs is not None else raced.full_grid if raced
+                 else int(hydra_cfg.sweeper.get("n_trials") or 0))
         sweep_dir = Path(str(hydra_cfg.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         # The store is opened (created and migrated once) and the parent run made in the
         # background, while the launcher starts its workers, which import what jobs need
         # meanwhile; each job waits for the sweep file this writes (sweep.job).
         identity = (key, sweep_axes(hydra_cfg), total)
-        print(grid_line(identity[1], total, jobs is not None, sweep_dir), file=sys.stderr)
+        print(grid_line(identity[1], total, jobs is not None, sweep_dir, raced is not None),
+              file=sys.stderr)
         self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
                                           args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
         self.preparing.start()
@@ -168,12 +175,14 @@ def reproduce_command(uri: str, run_id: str) -> str:
     return f"python -m scratchnet.reproduce {run_id}{store}"
 
 
-def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path) -> str:
+def grid_line(axes: dict[str, str], total: int, is_grid: bool, sweep_dir: Path,
+              is_race: bool = False) -> str:
     """What a sweep will run, in one line: '[sweep] 54 runs: model.hidden_size=8,16,32 x
-    seed=1,2,3 ... (Hydra's folders: multirun/...)', or for a search '[sweep] 20 trials of
-    a search over train.lr=tag(log, interval(0.005, 0.2)), ...'."""
+    seed=1,2,3 ... (Hydra's folders: multirun/...)', for a race '[sweep] a race of at most
+    360 runs: ...', for a search '[sweep] 20 trials of a search over train.lr=...'."""
     values = [f"{k}={v}" for k, v in axes.items()]
     what = (f"{total} runs: " + " x ".join(values) if is_grid
+            else f"a race of at most {total} runs: " + " x ".join(values) if is_race
             else f"{total} trials of a search over " + ", ".join(values))
     return f"[sweep] {what} (Hydra's folders: {sweep_dir})"
 

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, config_hash
 
+RACE_KEYS = ("first_test", "alpha", "max_runs")  # hydra.sweeper's keys of search=race
 SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "tag(", "glob(")
 
 
@@ -85,6 +86,9 @@ def sweep_key(base: Config, hydra_cfg: DictConfig) -> str:
     if not grid:  # a search: its seed, pruner (and when it judges) and warm start make another
         sweeper_cfg = OmegaConf.to_container(hydra_cfg.sweeper, resolve=True)
         identity["search"] = {key: sweeper_cfg.get(key) for key in SEARCH_IDENTITY}
+        # a race's keys (absent from a search's config, whose identity stays as it was)
+        identity["search"].update({key: sweeper_cfg[key] for key in RACE_KEYS
+                                   if key in sweeper_cfg})
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
