@@ -77,10 +77,15 @@ class Report:
     def pruned(self) -> int:
         return int((self.runs.outcome == "pruned").sum())
 
+    @property
+    def kind(self) -> str:
+        """What the sweep was: a grid, a search, or a race (a grid of uneven seed counts)."""
+        return "race" if self.race is not None else self.design.kind
+
     def console_text(self) -> str:
         summary, design = self.summary, self.design
         lines = [(f"{self.name} (parent run {self.parent_run_id}): {len(self.runs)} runs, "
-                 f"{len(summary)} settings, a {design.kind}; settings are compared within "
+                 f"{len(summary)} settings, a {self.kind}; settings are compared within "
                  f"each {' and '.join(short(k) for k in design.conditions) or 'sweep'}, "
                  "over the seeds that finished"), ""]
         if len(summary):

@@ -90,7 +90,7 @@ def report_page(report, pngs: dict[str, bytes], captions: dict[str, str]) -> str
                        ("finished", "diverged", "crashed", "pruned") if summary[k].sum())
     sections = [
         paragraph(f"Parent run {report.parent_run_id}: {len(report.runs)} runs ({counts}), "
-                  f"{len(summary)} settings, a {design.kind}. Conditions (compared within, "
+                  f"{len(summary)} settings, a {report.kind}. Conditions (compared within, "
                   f"never across): {', '.join(design.conditions) or 'none'}; choices: "
                   f"{', '.join(design.choices) or 'none'}; replication: seed."),
         "<h2>Settings, per condition</h2>",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .racing import STOPS, Race, run_races, runs_used
+from .racing import STOPS, Race, round_level, run_races, runs_used
 from .stats import Design
 from .tables import display_table, markdown, number, short
 
@@ -74,11 +74,14 @@ def how_words(findings: RaceFindings) -> str:
     how = findings.how
     pool = how["pool"]
     limit = f", max_runs {how['max_runs']}" if how["max_runs"] is not None else ""
+    rounds = len(pool) - how["first_test"] + 1
+    level = round_level(how["alpha"], len(pool), how["first_test"])
     return (f"a race over {len(pool)} seeds ({pool[0]}..{pool[-1]}): every setting ran "
             f"{how['first_test']} seeds, then one more per round while not dropped; "
             f"dropped when worse than the best by a one-sided paired t-test on log true_mse, "
-            f"Holm-adjusted within the round, p < {how['alpha']:g}, after a Friedman test "
-            f"finds a difference{limit} (docs/racing.md)")
+            f"Holm-adjusted within the round, p < {level:.3g} (alpha {how['alpha']:g} split "
+            f"over the {rounds} rounds the pool allows), once a Friedman test at "
+            f"{how['alpha']:g} finds a difference{limit} (docs/racing.md)")
 
 
 def setting_words(values: tuple, keys: tuple[str, ...]) -> str:
@@ -113,7 +116,7 @@ def race_lines(race: Race, condition: tuple, design: Design) -> list[str]:
     title = condition_title(condition, design)
     best = setting_words(race.best, design.choices) if race.best is not None else "none"
     tied = [setting_words(s, design.choices) for s in race.survivors if s != race.best]
-    lines = [f"Race at {title}: best {best}" + (f", still tied: {', '.join(tied)}" if tied
+    lines = [f"Race at {title}: best {best}" + (f", not dropped: {', '.join(tied)}" if tied
                                                 else "")
              + f"; {len(race.survivors)} of {len(race.settings)} left after "
              f"{race.seeds_run(race.best) if race.best is not None else 0} seeds "
@@ -125,15 +128,22 @@ def race_lines(race: Race, condition: tuple, design: Design) -> list[str]:
     return lines
 
 
+# Why a survivor can be "worse" in the table: the table tests once, at 0.05, after the race
+SURVIVOR_NOTE = ("The tables' verdicts test each setting once, at 0.05, over the seeds it ran; "
+                 "the race tested every round at its stricter level, so a survivor the table "
+                 "calls worse was never shown worse while racing.")
+
+
 def console_lines(findings: RaceFindings, design: Design) -> list[str]:
-    lines = [f"Race: {findings.share_words}; {how_words(findings)}"]
+    lines = [f"Race: {findings.share_words}; {how_words(findings)}. {SURVIVOR_NOTE}"]
     for condition, race in findings.races.items():
         lines += race_lines(race, condition, design)
     return lines
 
 
 def markdown_section(findings: RaceFindings, summary: pd.DataFrame, design: Design) -> str:
-    lines = ["## The race", "", f"{findings.share_words}: {how_words(findings)}.", ""]
+    lines = ["## The race", "", f"{findings.share_words}: {how_words(findings)}. {SURVIVOR_NOTE}",
+             ""]
     for condition, race in findings.races.items():
         lines += [f"### {condition_title(condition, design)}", "", *race_lines(
             race, condition, design)[:1], "", "Survivors (over the seeds each ran):", "",
@@ -148,7 +158,8 @@ def html_sections(findings: RaceFindings, summary: pd.DataFrame, design: Design)
     from .html import paragraph, table
 
     sections = ["<h2>The race</h2>", paragraph(f"{findings.share_words}: "
-                                               f"{how_words(findings)}.", "note")]
+                                               f"{how_words(findings)}. {SURVIVOR_NOTE}",
+                                               "note")]
     for condition, race in findings.races.items():
         sections += [f"<h3>{condition_title(condition, design)}</h3>",
                      paragraph(race_lines(race, condition, design)[0]),

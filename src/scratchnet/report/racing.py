@@ -15,7 +15,10 @@ Each round's test, on the survivors' true_mse over the seeds all of them ran:
 - each other survivor against the best: the report's paired t-test on the logarithms
   (``stats.paired_log_p``: the same implementation, so race and report agree), one-sided
   (is it worse?), over the seeds both finished, Holm-adjusted over the round's tests;
-  dropped when the adjusted p is below alpha. A survivor that finished fewer than 2 of
+  dropped when the adjusted p is below alpha / R, R = the rounds the pool allows
+  (pool - first_test + 1, 16 for the defaults): tested every round at alpha, a tied
+  setting would be dropped in some round far more often than alpha (docs/racing.md
+  measures both). A survivor that finished fewer than 2 of
   the best's seeds (it diverged on the others) has no test: it is dropped as diverged.
 
 ``run_races`` is the loop; it asks a function for the results of each round's runs, which
@@ -125,7 +128,8 @@ def run_races(conditions: dict[Hashable, Sequence[Hashable]], pool: Sequence[int
         for condition, race in running.items():
             values = np.array([[known[(condition, setting, seed)] for seed in pool[:seeds]]
                                for setting in race.survivors])
-            race.rounds.append(test_round(values, race.survivors, len(race.rounds) + 1, level))
+            race.rounds.append(test_round(values, race.survivors, len(race.rounds) + 1, alpha,
+                                          level))
             gone = {drop.setting for drop in race.rounds[-1].dropped}
             race.survivors = [s for s in race.survivors if s not in gone]
             if on_round is not None:
@@ -168,9 +172,14 @@ def runs_used(races: dict[Hashable, Race]) -> int:
 # ---------------------------------------------------------------- one round's test
 
 def test_round(values: np.ndarray, survivors: Sequence[Hashable], number: int,
-               alpha: float) -> RoundTest:
+               alpha: float, level: float) -> RoundTest:
     """The test of round ``number`` on ``values``: (survivors, seeds) true_mse, inf where a
-    run diverged, a column per seed that every survivor ran."""
+    run diverged, a column per seed that every survivor ran. Friedman's test gates at
+    ``alpha``, as in F-race; a survivor is dropped when its Holm-adjusted p is below
+    ``level`` (alpha split over the rounds). Since a drop needs both, the chance of dropping
+    a tied setting is bounded by the pairwise tests alone, and the gate costs no power at
+    the split level (gated there, a setting 2.5x worse among 8 tied ones waited for 8 seeds
+    in simulated races instead of being dropped at the first test)."""
     seeds = values.shape[1]
     best = best_row(values)
     if best is None:  # every run diverged: nothing to compare with
@@ -191,7 +200,7 @@ def test_round(values: np.ndarray, survivors: Sequence[Hashable], number: int,
     adjusted = dict(zip(tested, holm(raw))) if tested else {}
     significant = len(survivors) < 3 or omnibus < alpha  # NaN: no evidence of a difference
     drops = [Drop(survivors[row], number, seeds, float(p)) for row, p in adjusted.items()
-             if significant and p < alpha]
+             if significant and p < level]
     drops += [Drop(survivors[row], number, seeds, math.nan, int((~finished[row]).sum()))
               for row in untestable]
     order = {setting: k for k, setting in enumerate(survivors)}

@@ -88,7 +88,7 @@ class SweepCallback(Callback):
         self.preparing = threading.Thread(target=self.prepare, name="sweep-parent",
                                           args=(sweep_dir / SWEEP_FILE, *identity), daemon=True)
         self.preparing.start()
-        self.progress = Progress(sweep_dir / PROGRESS_FILE, total)
+        self.progress = Progress(sweep_dir / PROGRESS_FILE, total, at_most=raced is not None)
         self.progress.start()
         global _active
         _active = self  # from here Ctrl-C ends the parent KILLED

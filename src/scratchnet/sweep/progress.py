@@ -28,10 +28,11 @@ def append_progress(path: Path, status: str, overrides: list[str], run_id: str |
 
 
 class Summary:
-    """The progress records of a sweep of ``total`` jobs."""
+    """The progress records of a sweep of ``total`` jobs (``at_most``: a race, which stops
+    when its tests decide, so its total and ETA are bounds)."""
 
-    def __init__(self, records: list[dict], total: int):
-        self.records, self.total = records, total
+    def __init__(self, records: list[dict], total: int, at_most: bool = False):
+        self.records, self.total, self.at_most = records, total, at_most
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.records if r["status"] == status)
@@ -52,14 +53,17 @@ class Summary:
         per_job = (ends[-1] - ends[0]) / (len(ends) - 1)  # seconds between job ends
         return _clock(per_job * (self.total - done))
 
-    def line(self, elapsed: float) -> str:
+    def line(self, elapsed: float, final: bool = False) -> str:
+        """The progress line; ``final``: the last one, which gives a race no ETA."""
         done = len(self.records)
         eta = self.eta()
         pruned = self.count("pruned")  # only a search prunes: the grid's line does not change
-        return (f"[sweep] {done}/{self.total or '?'} done, {self.count('skipped')} skipped, "
+        bound = "at most " if self.at_most and eta != "0:00" else ""
+        return (f"[sweep] {done}/{bound}{self.total or '?'} done, {self.count('skipped')} skipped, "
                 + (f"{pruned} pruned, " if pruned else "")
                 + f"{self.count('diverged')} diverged, {self.count('failed')} failed, "
-                f"elapsed {_clock(elapsed)}, ETA {eta}")
+                f"elapsed {_clock(elapsed)}"
+                + ("" if final and self.at_most else f", ETA {bound if eta != '?' else ''}{eta}"))
 
 
 def _clock(seconds: float) -> str:
@@ -73,8 +77,8 @@ class Progress:
     """A background thread that redraws one progress line from the jobs' progress file:
     in place on a terminal, a line every 10 s or so to a file or pipe."""
 
-    def __init__(self, path: Path, total: int, interval: float = 1.0):
-        self.path, self.total, self.interval = path, total, interval
+    def __init__(self, path: Path, total: int, interval: float = 1.0, at_most: bool = False):
+        self.path, self.total, self.interval, self.at_most = path, total, interval, at_most
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.started = time.monotonic()
@@ -86,7 +90,8 @@ class Progress:
             lines = self.path.read_text().splitlines()
         except FileNotFoundError:
             lines = []
-        return Summary([json.loads(line) for line in lines if line.strip()], self.total)
+        return Summary([json.loads(line) for line in lines if line.strip()], self.total,
+                       self.at_most)
 
     def start(self) -> None:
         self._thread.start()
@@ -99,7 +104,7 @@ class Progress:
             sys.stderr.write("\n")
         summary = self.read()
         if self.shown != len(summary.records):
-            print(summary.line(time.monotonic() - self.started), file=sys.stderr)
+            print(summary.line(time.monotonic() - self.started, final=True), file=sys.stderr)
             self.shown = len(summary.records)
         return summary
 

@@ -161,7 +161,8 @@ def round_line(condition: tuple[str, ...], race) -> str:
         f"{words(d.setting)} ({'diverged' if math.isnan(d.p) else f'p={d.p:.3g}'})"
         for d in test.dropped) if test.dropped else ""
     friedman = "" if math.isnan(test.friedman_p) else f", Friedman p={test.friedman_p:.3g}"
-    return (f"[race] {words(condition)}, round {len(race.rounds)} at {test.seeds} seeds{friedman}: "
+    where = f"{words(condition)}, " if condition else ""  # no data.* key swept: one race
+    return (f"[race] {where}round {len(race.rounds)} at {test.seeds} seeds{friedman}: "
             f"{len(race.survivors)} of {len(race.settings)} left{dropped}")
 
 
@@ -172,7 +173,8 @@ def outcome_lines(races: dict, race_plan: Plan, used: int) -> list[str]:
     lines = []
     for condition, race in races.items():
         best = words(race.best) if race.best is not None else "none"
-        lines.append(f"[race] {words(condition)}: best {best}, {len(race.survivors)} "
+        where = f"{words(condition)}: " if condition else ""
+        lines.append(f"[race] {where}best {best}, {len(race.survivors)} "
                      f"left of {len(race.settings)} after {race.seeds_run(race.best)} seeds "
                      f"({STOPS.get(race.stopped, race.stopped)})")
     full = race_plan.full_grid
