@@ -1,8 +1,8 @@
 """How often a race drops a setting that is in fact tied with the best, and how soon it
 drops one that is worse: simulated races on synthetic errors, no training.
 
-    python scripts/race_ties.py                  # the table in docs/racing.md (about 1 min)
-    python scripts/race_ties.py --races 200      # quicker, wider intervals
+    python scripts/race_ties.py --per-round      # the tables in docs/racing.md (4 min)
+    python scripts/race_ties.py --races 100      # quicker, wider intervals
 
 Each simulated race is ``scratchnet.report.racing.run_races``, the code search=race runs,
 given drawn results instead of trained ones. A setting's true_mse on a seed is lognormal:
@@ -73,12 +73,13 @@ def power_row(races: int, ratio: float, args, per_round: bool, rng) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--races", type=int, default=1000)
-    parser.add_argument("--pool", type=int, default=20)
-    parser.add_argument("--first-test", type=int, default=5)
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tied", default="2,3,9,30", help="numbers of tied settings")
+    parser.add_argument("--races", type=int, default=400, help="simulated races per row")
+    parser.add_argument("--pool", type=int, default=20, help="seeds in the pool")
+    parser.add_argument("--first-test", type=int, default=5,
+                        help="seeds before the first test")
+    parser.add_argument("--alpha", type=float, default=0.05, help="the race's alpha")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated errors")
+    parser.add_argument("--tied", default="2,3,9,30", help="numbers of identical settings, one row each")
     parser.add_argument("--per-round", action="store_true",
                         help="also the race with alpha in every round")
     args = parser.parse_args()

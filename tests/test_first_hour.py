@@ -29,8 +29,8 @@ from conftest import ROOT, one_error_line, run_train, store_uri
      "error: no key model.hiden_size; did you mean model.hidden_size?"),
     # a config group's option: Hydra's own choices (conf/search/*.yaml), the closest first
     (["--multirun", "search=optuan"],
-     "error: no search=optuan; did you mean search=optuna? choices: grid, optuna"),
-    (["search=zzz"], "error: no search=zzz; choices: grid, optuna"),
+     "error: no search=optuan; did you mean search=optuna? choices: grid, optuna, race"),
+    (["search=zzz"], "error: no search=zzz; choices: grid, optuna, race"),
 ])
 def test_a_misspelt_key_gets_one_line_with_the_closest_valid_key(args, line, tmp_path,
                                                                   monkeypatch, capsys):
@@ -164,7 +164,7 @@ def test_command_help_in_a_real_process(command, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["bench.py", "baseline_sweep.py"])
+@pytest.mark.parametrize("script", ["bench.py", "baseline_sweep.py", "race_ties.py"])
 def test_the_scripts_help(script, tmp_path):
     assert_helpful(run_help([sys.executable, str(ROOT / "scripts" / script), "--help"],
                             tmp_path))

@@ -50,16 +50,17 @@ def test_a_clearly_worse_setting_is_dropped_at_the_first_test():
     assert "bad" not in races["c"].survivors
 
 
-def test_identical_settings_are_dropped_in_at_most_alpha_of_races():
-    """150 races of 3 identical settings over the default pool: the share of races that
-    drop any of them is not above alpha = 0.05 (one-sided binomial test at 1%; measured
-    over 200 races by scripts/race_ties.py: 3.0%, docs/racing.md)."""
+@pytest.mark.parametrize("tied,rate", [(2, 0.05), pytest.param(9, 0.08, marks=pytest.mark.slow)])
+def test_identical_settings_are_dropped_in_at_most_the_stated_share_of_races(tied, rate):
+    """120 races of identical settings over the default pool: the share of races that drop
+    any of them is not above the rate docs/racing.md states (one-sided binomial test at
+    1%). Measured over 400 races by scripts/race_ties.py: 1.8% with 2 settings, 5.2% with
+    9; a tie with the observed best, the lowest of 9, is a little optimistic."""
     rng = np.random.default_rng(2026)
-    ratios = {setting: 1.0 for setting in "abc"}
-    results = lognormal_results(ratios, rng)
-    races = run_races({k: list(ratios) for k in range(150)}, POOL, results)
+    ratios = {setting: 1.0 for setting in range(tied)}
+    races = run_races({k: list(ratios) for k in range(120)}, POOL, lognormal_results(ratios, rng))
     lost = sum(1 for race in races.values() if race.drops)
-    assert stats.binomtest(lost, 150, 0.05, alternative="greater").pvalue > 0.01, lost
+    assert stats.binomtest(lost, 120, rate, alternative="greater").pvalue > 0.01, lost
     assert all(race.stopped == "pool" for race in races.values() if not race.drops)
 
 

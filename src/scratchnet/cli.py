@@ -107,7 +107,7 @@ def unknown_key(error: BaseException | None) -> str | None:
 
 def missing_choice(error: BaseException | None) -> str | None:
     """For a config group given an option it does not have (``search=optuan``), 'no
-    search=optuan; did you mean search=optuna? choices: grid, optuna' from Hydra's
+    search=optuan; did you mean search=optuna? choices: grid, optuna, race' from Hydra's
     MissingConfigException; None for any other error."""
     from hydra.errors import MissingConfigException
 
