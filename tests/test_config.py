@@ -9,6 +9,7 @@ import pytest
 
 from conftest import compose_config, one_error_line, run_train
 from scratchnet.config import SCHEDULE_KEYS, ConfigError, config_hash, flatten, from_flat
+from scratchnet.reproduce import config_from_params
 
 BAD = [
     ("model.hidden_size=0", "model.hidden_size"),
@@ -23,6 +24,10 @@ BAD = [
     ("data.n_points=1", "data.n_points"),
     ("data.width=0", "data.width"),
     ("tracking.log_every=0", "tracking.log_every"),
+    ("tracking.registered_model=team/scratchnet", "tracking.registered_model"),  # MLflow: no /
+    ("tracking.registered_model=a:b", "tracking.registered_model"),
+    ("tracking.registered_model=' '", "tracking.registered_model"),
+    ("tracking.log_model=maybe", "tracking.log_model"),
     ("model.activation=softmax", "model.activation"),
     ("train.optimizer=rmsprop", "train.optimizer"),
     ("data.rng=python", "data.rng"),
@@ -80,11 +85,15 @@ def test_hash_tells_schedules_and_their_settings_apart():
         ["train.lr_schedule=halve_on_plateau", "train.patience=7"]))
 
 
-def test_flat_params_round_trip():
-    config = compose_config(["model.hidden_size=7", "train.optimizer=adam"])
-    flat = {k: str(v) for k, v in flatten(config).items()}  # as MLflow stores params
-    rebuilt = from_flat({k: type(v)(flat[k]) for k, v in flatten(config).items()})
-    assert rebuilt == config
+@pytest.mark.parametrize("overrides", [
+    ["model.hidden_size=7", "train.optimizer=adam"],
+    ["tracking.registered_model=null", "tracking.log_model=true"],
+    ["tracking.registered_model=my model"],
+])
+def test_flat_params_round_trip(overrides):
+    config = compose_config(overrides)
+    params = {k: str(v) for k, v in flatten(config).items()}  # as MLflow stores params
+    assert config_from_params("run", params) == config
 
 
 def test_checks_run_on_rebuilt_configs_too():
@@ -100,4 +109,5 @@ def test_every_public_override_path_exists():
                     "model.hidden_size", "model.depth", "model.activation", "model.init_scale",
                     "train.optimizer", "train.lr", "train.epochs", "train.lr_schedule",
                     "train.plateau_tol", "train.patience", "train.max_halvings",
-                    "tracking.uri", "tracking.experiment", "tracking.log_every"}
+                    "tracking.uri", "tracking.experiment", "tracking.log_every",
+                    "tracking.registered_model", "tracking.log_model"}

@@ -19,8 +19,9 @@ from conftest import compose_config
 from scratchnet.nn.data import make_curve
 from scratchnet.nn.rrng import RRandom
 from scratchnet.plots import save_fit_figure
-from scratchnet.run import load_model, run
+from scratchnet.run import run
 from scratchnet.tracking import TAG_FAILURE
+from scratchnet.weights import load_weights
 
 ARTIFACTS = {"fit.png", "history.csv", "config.yaml", "model.npz"}
 DIVERGED = re.compile(r"diverged at epoch (\d+): loss=(\S+)$")
@@ -59,7 +60,7 @@ def test_extreme_setting_behaves_sensibly(store, tmp_path, overrides, expected, 
     assert {a.path for a in client.list_artifacts(outcome.run_id)} == ARTIFACTS
     local = Path(client.download_artifacts(outcome.run_id, "", str(tmp_path)))
     history = np.loadtxt(local / "history.csv", delimiter=",", skiprows=1, ndmin=2)
-    params, activation = load_model(local / "model.npz")
+    params, activation = load_weights(local / "model.npz")
     assert activation == config.model.activation
     assert len(params) == 2 * (config.model.depth + 1)
     assert params[0].shape == (1, config.model.hidden_size)

@@ -20,7 +20,8 @@ from mlflow import MlflowClient
 from conftest import ROOT, compose_config
 from scratchnet import tracking
 from scratchnet.nn.network import predict
-from scratchnet.run import load_model, run
+from scratchnet.run import run
+from scratchnet.weights import load_weights
 
 SECRET = "s3cr3t-value-9f81c2"
 
@@ -54,7 +55,7 @@ def test_model_with_an_object_array_is_refused_without_running_its_pickle(tmp_pa
     assert marker.exists()
     marker.unlink()
     with pytest.raises(ValueError, match="pickle"):
-        load_model(path)
+        load_weights(path)
     assert not marker.exists()
 
 
@@ -63,7 +64,7 @@ def test_model_that_is_a_bare_pickle_is_refused(tmp_path):
     path = tmp_path / "model.npz"
     path.write_bytes(pickle.dumps(Trap(marker)))
     with pytest.raises(ValueError, match="pickle"):
-        load_model(path)
+        load_weights(path)
     assert not marker.exists()
 
 
@@ -120,7 +121,7 @@ def test_recorded_model_loads_without_pickle(recorded, tmp_path):
     local = Path(MlflowClient(uri).download_artifacts(outcome.run_id, "model.npz", str(tmp_path)))
     with np.load(local, allow_pickle=False) as archive:
         assert all(archive[name].dtype != object for name in archive.files)
-    params, activation = load_model(local)
+    params, activation = load_weights(local)
     assert activation == "tanh" and len(params) == 4
     t = outcome.result.curve.t_dense[:, None]
     np.testing.assert_array_equal(predict(params, t, activation),

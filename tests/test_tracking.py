@@ -13,8 +13,9 @@ from mlflow import MlflowClient
 from conftest import compose_config, run_cli, run_train
 from scratchnet.config import config_hash, flatten
 from scratchnet.nn.network import predict
-from scratchnet.run import load_model, run
+from scratchnet.run import run
 from scratchnet.tracking import TAG_CONFIG_HASH, TAG_FAILURE, history_steps
+from scratchnet.weights import load_weights
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_artifacts(recorded, tmp_path):
     assert history[:, 0].tolist() == list(range(1, 251))
     assert history[:, 1].tobytes() == outcome.result.fit.losses.tobytes()  # full precision
     assert yaml.safe_load((local / "config.yaml").read_text()) == asdict(config)  # resolved
-    params, activation = load_model(local / "model.npz")  # loads with allow_pickle=False
+    params, activation = load_weights(local / "model.npz")  # loads with allow_pickle=False
     t = outcome.result.curve.t_dense[:, None]
     np.testing.assert_array_equal(predict(params, t, activation),
                                   predict(outcome.result.fit.params, t, activation))

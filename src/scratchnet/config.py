@@ -96,12 +96,19 @@ class TrackingConfig:
     uri: str = MISSING
     experiment: str = MISSING
     log_every: int = MISSING
+    registered_model: str | None = MISSING
+    log_model: bool = MISSING
 
     def check(self) -> None:
         _require(bool(self.uri.strip()), "tracking.uri", "non-empty", self.uri)
         _require(bool(self.experiment.strip()), "tracking.experiment", "non-empty",
                  self.experiment)
         _require(self.log_every >= 1, "tracking.log_every", ">= 1", self.log_every)
+        name = self.registered_model
+        # MLflow's rules for a registered model's name, and no quote (it goes in its filters)
+        _require(name is None or (bool(name.strip()) and not set(name) & set("/:'\"")),
+                 "tracking.registered_model", "null or a non-empty name without / : or quotes",
+                 name)
 
 
 @dataclass

@@ -55,33 +55,54 @@ def config_from_params(run_id: str, params: dict[str, str]) -> Config:
                              "(a sweep's parent run, or another program's run?)")
     if not set(SCHEDULE_KEYS) & set(params):
         params = {**params, **constant_rate_params()}  # recorded before schedules existed
+    params = {**default_params(MODEL_KEYS), **params}  # recorded before models were logged
     missing = sorted(set(types) - set(params))
     if missing:
         raise ReproduceError(f"run {run_id}: no param {missing[0]!r} recorded")
     flat = {}
     for key, text in params.items():
         try:
-            flat[key] = types[key](text)
+            flat[key] = from_param(types[key], text)
         except ValueError:
             raise ReproduceError(f"run {run_id}: param {key}={text!r} is not "
-                                 f"{types[key].__name__}") from None
+                                 f"{getattr(types[key], '__name__', types[key])}") from None
     try:
         return from_flat(flat)
     except ConfigError as error:
         raise ReproduceError(f"run {run_id}: {error}") from None
 
 
-def constant_rate_params() -> dict[str, str]:
-    """The schedule's params of a run recorded before ``train.lr_schedule`` existed: it
-    trained at a constant rate, which the other schedule keys do not change (their values
-    are conf/config.yaml's, so they pass the checks)."""
+def from_param(kind, text: str):
+    """A param's string (as log_batch recorded it: str(value)) as a value of its schema type."""
+    if kind is bool:
+        if text not in ("True", "False"):
+            raise ValueError(text)
+        return text == "True"
+    if kind == (str | None):
+        return None if text == "None" else text
+    return kind(text)
+
+
+# Keys that change where a run is recorded, not what it computes, added after runs were
+# first recorded: a run without them gets conf/config.yaml's values.
+MODEL_KEYS = ("tracking.registered_model", "tracking.log_model")
+
+
+def default_params(keys) -> dict[str, str]:
+    """conf/config.yaml's values of ``keys``, as params (str(value))."""
     from omegaconf import OmegaConf
 
     from .train import conf_dir
 
     defaults = OmegaConf.load(Path(conf_dir()) / "config.yaml")
-    params = {key: str(OmegaConf.select(defaults, key)) for key in SCHEDULE_KEYS}
-    return {**params, "train.lr_schedule": "constant"}
+    return {key: str(OmegaConf.select(defaults, key)) for key in keys}
+
+
+def constant_rate_params() -> dict[str, str]:
+    """The schedule's params of a run recorded before ``train.lr_schedule`` existed: it
+    trained at a constant rate, which the other schedule keys do not change (their values
+    are conf/config.yaml's, so they pass the checks)."""
+    return {**default_params(SCHEDULE_KEYS), "train.lr_schedule": "constant"}
 
 
 def recorded_history(client, run_id: str) -> np.ndarray:

@@ -19,6 +19,8 @@ from .config import Config, config_hash, flatten
 from .nn.network import predict
 from .nn.training import ShouldStop, TrainResult, train_network
 from .plots import save_fit_figure
+from .tracking.models import log_network
+from .weights import WEIGHTS_FILE, save_weights
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ def run(config: Config, *, parent_run_id: str | None = None, overrides: Sequence
         result = train_network(config, should_stop)
         outcome = RunOutcome(run_id, result, exp_id)
         record_result(client, run_id, config, result)
+        if config.tracking.log_model and not result.diverged:
+            log_network(client, config.tracking.uri, exp_id, run_id, result.curve.y_low,
+                        result.curve.y_span)
     except KeyboardInterrupt:
         tracking.end_run(client, run_id, "KILLED", "interrupted (SIGINT)", flatten(config))
         raise
@@ -114,13 +119,4 @@ def write_artifacts(folder: Path, config: Config, result: TrainResult) -> None:
     resolved = asdict(config)
     resolved["tracking"]["uri"] = tracking.redact(config.tracking.uri)  # as in the params
     (folder / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    weights = {f"{'W' if k % 2 == 0 else 'b'}{k // 2 + 1}": p for k, p in enumerate(fit.params)}
-    np.savez(folder / "model.npz", activation=np.array(config.model.activation), **weights)
-
-
-def load_model(path: Path) -> tuple[list[np.ndarray], str]:
-    """Weights [W1, b1, ...] and activation name from a model.npz, without pickle."""
-    with np.load(path, allow_pickle=False) as archive:
-        layers = sum(1 for name in archive.files if name.startswith("W"))
-        params = [archive[f"{kind}{k}"] for k in range(1, layers + 1) for kind in ("W", "b")]
-        return params, str(archive["activation"])
+    save_weights(folder / WEIGHTS_FILE, fit.params, config.model.activation)

@@ -18,6 +18,8 @@ class Curve:
     y_true: np.ndarray  # (n_points,) noise-free curve at t, same normalisation
     t_dense: np.ndarray  # (DENSE_POINTS,) grid for scoring the fit
     y_true_dense: np.ndarray  # (DENSE_POINTS,) noise-free curve on t_dense
+    y_low: float  # the noisy observations' minimum and range: y_data = y_low + y_span * y
+    y_span: float
 
 
 def r_seq(start: float, stop: float, length: int) -> np.ndarray:
@@ -56,4 +58,6 @@ def make_curve(noise_draws: np.ndarray, peak: float, width: float, noise: float)
         y_true=normalise(y_raw),
         t_dense=t_dense,
         y_true_dense=normalise(bell(t_dense, peak, width)),
+        y_low=float(low),
+        y_span=float(span),
     )

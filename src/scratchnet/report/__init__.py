@@ -72,6 +72,7 @@ class Report:
     reused: list[str] = field(default_factory=list)  # run ids answering a config, not children
     study: str | None = None  # a search's Optuna study (the parent's tag)
     race: race_report.RaceFindings | None = None  # search=race: what the race found
+    models: list[str] = field(default_factory=list)  # where each winner is registered
 
     @property
     def pruned(self) -> int:
@@ -95,6 +96,7 @@ class Report:
                                zip(self.importance.parameter, self.importance.share))
             lines.append(f"What matters ({self.importance.method.iloc[0]}, share of the "
                          f"variance of true_mse): {shares}")
+        lines += self.models
         if self.race is not None:
             lines += race_report.console_lines(self.race, design)
         if self.suggestions:
@@ -143,6 +145,21 @@ class Report:
             tags[f"{prefix}.true_mse"] = interval_words(winner.row, "true_mse") + seeds
             tags[f"{prefix}.tied"] = str(winner.tied)
         return metrics, tags
+
+    def model_lines(self, tags: dict[str, str]) -> list[str]:
+        """'Registered model at noise=0.06: models:/scratchnet/3 (run <id>; alias
+        best-noise-0_06 when the sweep ended)', from the parent run's tags."""
+        lines = []
+        for winner in self.winners():
+            slug = condition_slug(winner.condition)
+            uri = tags.get(f"scratchnet.best{slug}.model")
+            if uri:
+                at = (f" at {setting_words(winner.row, self.design.conditions)}"
+                      if winner.condition else "")
+                alias = tags.get(f"scratchnet.best{slug}.model_alias", "")
+                lines.append(f"Registered model{at}: {uri} (run {winner.run_id}; alias "
+                             f"{alias} when the sweep ended)")
+        return lines
 
     def best_run_lines(self) -> list[str]:
         """'Best run at noise=0.06: <id> (hidden_size=8 lr=0.1 seed=2, true_mse 0.0213)'."""
@@ -217,6 +234,7 @@ def analyse(client, exp_id: str, parent_id: str) -> Report:
                            if run.data.tags.get(tracking.TAG_PARENT) != parent_id)
     report.study = parent.data.tags.get(tracking.TAG_STUDY)
     report.race = race_report.replay(parent.data.tags, runs, design, swept)
+    report.models = report.model_lines(parent.data.tags)
     return report
 
 
@@ -260,9 +278,15 @@ def draw(report: Report) -> None:
 def build_report(client, exp_id: str, parent_id: str, root: Path,
                  log_to_parent: bool = True) -> Report:
     """Read the sweep back, write its folder under ``root`` and log the same files to the
-    parent run under report/. The files are written to a temporary folder first, so neither
-    place is half-written if anything fails."""
-    report = analyse(client, exp_id, parent_id)
+    parent run under report/."""
+    return write_report(client, analyse(client, exp_id, parent_id), root, log_to_parent)
+
+
+def write_report(client, report: Report, root: Path, log_to_parent: bool = True) -> Report:
+    """Draw an analysed report, write its folder under ``root`` and log the same files to
+    the parent run under report/. The files are written to a temporary folder first, so
+    neither place is half-written if anything fails."""
+    parent_id = report.parent_run_id
     draw(report)
     report.folder = root / report_folder(report.name, parent_id, report.study)
     with tempfile.TemporaryDirectory() as tmp:
@@ -306,6 +330,8 @@ def markdown_text(report: Report) -> str:
         lines.append(markdown_tables(report.summary, report.design))
     if report.race is not None:
         lines += [race_report.markdown_section(report.race, report.summary, report.design), ""]
+    if report.models:
+        lines += ["## Registered models", "", *(f"- {line}" for line in report.models), ""]
     if report.suggestions:
         lines += ["## What to try next", "", *(f"- {line}" for line in report.suggestions), ""]
     if len(report.importance):
@@ -314,4 +340,4 @@ def markdown_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Report", "Winner", "build_report", "report_folder"]
+__all__ = ["Report", "Winner", "analyse", "build_report", "report_folder", "write_report"]

@@ -99,6 +99,8 @@ def report_page(report, pngs: dict[str, bytes], captions: dict[str, str]) -> str
                   "of a paired t-test of log true_mse against the best setting over the seeds "
                   "both finished.", "note"),
         *settings_sections(summary, design),
+        *(["<h2>Registered models</h2>", *(paragraph(line) for line in report.models)]
+          if report.models else []),
         "<h2>What to try next</h2>",
         ("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in report.suggestions) + "</ul>"
          if report.suggestions else paragraph("Nothing to suggest.")),

@@ -132,7 +132,7 @@ class SweepCallback(Callback):
                                   {"sweep.grid": json.dumps(axes), "sweep.size": total})
 
     def end(self) -> None:
-        from ..report import build_report  # pandas and matplotlib: loaded once, at the end
+        from ..report import analyse, write_report  # pandas, matplotlib: loaded at the end
 
         cluster.stop()  # hydra/launcher=dask: the jobs are done, a local cluster ends here
         summary = self.progress.stop()
@@ -144,8 +144,9 @@ class SweepCallback(Callback):
         try:
             try:
                 tracking.record_reused_runs(self.client, self.parent_id, reused)
-                report = build_report(self.client, self.exp_id, self.parent_id,
-                                      Path(self.report_dir))
+                report = analyse(self.client, self.exp_id, self.parent_id)
+                registered = self.register(report)
+                write_report(self.client, report, Path(self.report_dir))
                 print(report.console_text())
                 print(f"Report: {report.folder}/report.html (also logged to the parent run "
                       "under report/)")
@@ -161,8 +162,30 @@ class SweepCallback(Callback):
         self.print_where_to_look()
         for line, run_id in zip(report.best_run_lines(), (w.run_id for w in report.winners())):
             print(f"{line}\n  reproduce it: {reproduce_command(self.base.tracking.uri, run_id)}")
+        print(*registered, sep="\n")
         if crashed:
             raise SweepFailed(crash_message(summary))
+
+    def register(self, report) -> list[str]:
+        """Each condition's winner as a version of tracking.registered_model (null: none),
+        linked from the parent run and the report; what was done, a line per winner. A
+        registry that refuses leaves the sweep and its report complete, said in one line."""
+        from .registry import register_winners
+
+        name = self.base.tracking.registered_model
+        if name is None or not report.winners():
+            return []
+        try:
+            tags, lines = register_winners(self.client, self.base.tracking.uri, self.exp_id,
+                                           report, name)
+            tracking.log_batch(self.client, self.parent_id, tags=tags)
+        except Exception as error:  # noqa: BLE001 (the registry is optional: one line)
+            print(f"[mlflow] registering the best runs as '{name}' failed: "
+                  f"{tracking.describe_error(error)}; the sweep and its report are complete",
+                  file=sys.stderr)
+            return []
+        report.models = report.model_lines(tags)
+        return lines
 
     def print_where_to_look(self) -> None:
         print(f"Sweep parent run: {self.parent_id}  (experiment '{self.base.tracking.experiment}')")
