@@ -148,6 +148,15 @@ def test_stage_deps_are_exactly_the_code_each_stage_runs():
     assert SRC / "report" / "__init__.py" not in dep_files("train")
 
 
+def test_the_sweep_stage_passes_every_key_as_hydra_reads_it_back():
+    config = compose_config(["tracking.registered_model=null", "tracking.log_model=true",
+                             "tracking.experiment='null'", "train.lr=0.1"])
+    command = stages.sweep_command(config, ROOT / "conf", Path("reports"))
+    base = command[command.index("--multirun") + 1:-2]  # before report_dir and fresh
+    assert "tracking.registered_model=null" in base and "tracking.log_model=true" in base
+    assert compose_config(base + ["train.lr=0.1"]) == config  # train.lr: a grid axis
+
+
 def test_stage_params_are_the_keys_that_change_the_numbers():
     keys = {k for k in flatten(compose_config()) if not k.startswith("tracking.")}
     assert set(stage("train")["params"]) == keys

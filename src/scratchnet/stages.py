@@ -125,8 +125,11 @@ def grid_axes(conf: Path) -> set[str]:
 
 
 def hydra_value(key: str, value: Any) -> str:
-    """value as a Hydra override literal: floats by repr (exact), strings quoted."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    """value as a Hydra override literal: floats by repr (exact), strings quoted, booleans
+    and None as YAML's true, false and null."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if not isinstance(value, (str, int, float)):
         raise StageError(f"{key}: cannot pass {value!r} to the sweep")
     if not isinstance(value, str):
         return repr(value)
