@@ -91,6 +91,8 @@ def register(client, name: str, model_uri: str, run_id: str, alias: str,
     nothing is printed: mlflow.register_model would print two lines per version."""
     from mlflow.exceptions import MlflowException
 
+    # its retries of a refused write are INFO lines on stderr; the caller says it in one line
+    logging.getLogger("mlflow.store.model_registry").setLevel(logging.WARNING)
     earlier = with_retry(client.search_model_versions,
                          f"name = '{name}' and run_id = '{run_id}'")
     if earlier:
