@@ -162,7 +162,8 @@ class SweepCallback(Callback):
         self.print_where_to_look()
         for line, run_id in zip(report.best_run_lines(), (w.run_id for w in report.winners())):
             print(f"{line}\n  reproduce it: {reproduce_command(self.base.tracking.uri, run_id)}")
-        print(*registered, sep="\n")
+        for line in registered:
+            print(line)
         if crashed:
             raise SweepFailed(crash_message(summary))
 
