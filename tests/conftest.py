@@ -196,6 +196,17 @@ def start_sweep(folder: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def stop_server(process: subprocess.Popen, seconds: float = 30) -> None:
+    """SIGTERM to a server's process group (the UI script, mlflow, uvicorn); SIGKILL to
+    what is left after ``seconds`` (uvicorn waits for a browser's open connections)."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=seconds)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

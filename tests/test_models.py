@@ -27,6 +27,7 @@ from conftest import (
     free_port,
     recorded_sweep,
     run_cli,
+    stop_server,
     store_uri,
 )
 from scratchnet import tracking
@@ -233,8 +234,7 @@ def test_mlflow_models_serve_answers_invocations(registered):
             got = np.array([row["y"] for row in json.loads(answer.read())["predictions"]])
         np.testing.assert_allclose(got, own_fit(client, winner), rtol=0, atol=1e-12)
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ Slow: a browser (pytest -m slow)."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port, recorded_sweep
+from conftest import ROOT, free_port, recorded_sweep, stop_server
 from scratchnet.report import build_report
 
 pytestmark = pytest.mark.slow
@@ -108,5 +107,5 @@ def test_report_html_opens_in_the_mlflow_ui_artifact_view(reported, tmp_path, br
         browser.switch_to.default_content()
         browser.save_screenshot(str(tmp_path / "report_in_mlflow_ui.png"))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        browser.get("about:blank")  # the page's connections close before the server stops
+        stop_server(server)

@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, compose_config, free_port, store_uri
+from conftest import ROOT, compose_config, free_port, stop_server, store_uri
 from scratchnet.run import run
 
 # A real MLflow UI server: the slow suite (pytest -m slow).
@@ -44,8 +43,7 @@ def ui(tmp_path):
         wait_for(f"http://127.0.0.1:{port}/health")
         yield port, outcome.run_id, server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 def test_ui_serves_the_store_on_loopback_only(ui):
@@ -107,8 +105,7 @@ def test_the_script_prints_the_latest_sweeps_address_once_it_answers_and_it_open
                            f"its report:     {ui.artifact_url(base, exp, parent)}"]
         check_in_chromium(tmp_path, sweep, printed, client)
     finally:
-        os.killpg(script.pid, signal.SIGTERM)
-        script.wait(timeout=30)
+        stop_server(script)
 
 
 def check_in_chromium(tmp_path: Path, sweep, printed: list[str], client) -> None:
