@@ -26,17 +26,9 @@ TAG_TRUE_MSE = "scratchnet.true_mse"  # its geometric mean and 95% interval over
 TAG_TIED = "scratchnet.tied"  # how many other settings of the condition are tied with it
 
 
-def signature():
-    """Input: a column t (float64); output: a column y (float64)."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    return ModelSignature(inputs=Schema([ColSpec("double", "t")]),
-                          outputs=Schema([ColSpec("double", "y")]))
-
-
 def requirements() -> list[str]:
-    """What the model imports besides its own code, at the versions that logged it."""
+    """What the model needs besides its own code, at the versions that logged it (MLflow
+    brings pydantic, which its type hints use; pandas reads a DataFrame's rows)."""
     import mlflow
     import numpy
     import pandas
