@@ -136,14 +136,13 @@ class Report:
         interval) and ``.tied``, so the runs table can sort and compare sweeps."""
         metrics, tags = {}, {}
         for winner in self.winners():
-            slug = condition_slug(winner.condition)
-            metrics[f"best_true_mse_gmean{slug}"] = float(winner.row.true_mse_gmean)
-            prefix = f"scratchnet.best{slug}"
-            tags[f"{prefix}.setting"] = setting_words(winner.row, self.design.choices)
-            tags[f"{prefix}.run_id"] = winner.run_id
-            seeds = f" over {winner.row.seeds} seeds" if winner.row.seeds > 1 else ""
-            tags[f"{prefix}.true_mse"] = interval_words(winner.row, "true_mse") + seeds
-            tags[f"{prefix}.tied"] = str(winner.tied)
+            metrics[f"best_true_mse_gmean{condition_slug(winner.condition)}"] = float(
+                winner.row.true_mse_gmean)
+            tags[outcome_tag(winner.condition, "setting")] = setting_words(winner.row,
+                                                                           self.design.choices)
+            tags[outcome_tag(winner.condition, "run_id")] = winner.run_id
+            tags[outcome_tag(winner.condition, "true_mse")] = true_mse_words(winner.row)
+            tags[outcome_tag(winner.condition, "tied")] = str(winner.tied)
         return metrics, tags
 
     def model_lines(self, tags: dict[str, str]) -> list[str]:
@@ -151,12 +150,11 @@ class Report:
         best-noise-0_06 when the sweep ended)', from the parent run's tags."""
         lines = []
         for winner in self.winners():
-            slug = condition_slug(winner.condition)
-            uri = tags.get(f"scratchnet.best{slug}.model")
+            uri = tags.get(outcome_tag(winner.condition, "model"))
             if uri:
                 at = (f" at {setting_words(winner.row, self.design.conditions)}"
                       if winner.condition else "")
-                alias = tags.get(f"scratchnet.best{slug}.model_alias", "")
+                alias = tags.get(outcome_tag(winner.condition, "model_alias"), "")
                 lines.append(f"Registered model{at}: {uri} (run {winner.run_id}; alias "
                              f"{alias} when the sweep ended)")
         return lines
@@ -197,6 +195,18 @@ def condition_slug(condition: dict) -> str:
     """{'data.noise': 0.06} -> '-noise-0.06' (letters, digits, '.', '_' and '-': what MLflow
     allows in a metric's name); '' for no condition."""
     return "".join(f"-{short(key)}-{number(value)}" for key, value in condition.items())
+
+
+def outcome_tag(condition: dict, field: str) -> str:
+    """The parent run's tag of a condition's outcome: 'scratchnet.best-noise-0.06.run_id'."""
+    return f"scratchnet.best{condition_slug(condition)}.{field}"
+
+
+def true_mse_words(row: pd.Series) -> str:
+    """'0.0239 [0.0142, 0.0401] over 3 seeds': a setting's geometric mean true_mse and its
+    log-scale interval, as the parent run's tag and a registered version's say it."""
+    seeds = f" over {row.seeds} seeds" if row.seeds > 1 else ""
+    return interval_words(row, "true_mse") + seeds
 
 
 def report_folder(name: str, parent_id: str, study: str | None = None) -> str:
@@ -340,4 +350,5 @@ def markdown_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Report", "Winner", "analyse", "build_report", "report_folder", "write_report"]
+__all__ = ["Report", "Winner", "analyse", "build_report", "outcome_tag", "report_folder",
+           "true_mse_words", "write_report"]

@@ -6,8 +6,8 @@ the newest winner. A run registered before (a rerun of a finished sweep) is left
 from __future__ import annotations
 
 from ..nn.training import initial_state
-from ..report import Report, condition_slug
-from ..report.tables import interval_words, setting_words
+from ..report import Report, condition_slug, outcome_tag, true_mse_words
+from ..report.tables import setting_words
 from ..reproduce import config_from_params
 from ..tracking import models
 from ..tracking.store import with_retry
@@ -28,16 +28,15 @@ def register_winners(client, uri: str, exp_id: str, report: Report, name: str
         model_uri = models.log_network(client, uri, exp_id, winner.run_id, curve.y_low,
                                        curve.y_span)
         where = setting_words(winner.row, report.design.conditions)
-        version, new = models.register(client, name, model_uri, winner.run_id,
-                                       alias_for(winner.condition),
+        alias = alias_for(winner.condition)
+        version, new = models.register(client, name, model_uri, winner.run_id, alias,
                                        version_tags(report, winner, where),
                                        description(report, winner, where))
-        slug = condition_slug(winner.condition)
-        tags[f"scratchnet.best{slug}.model"] = f"models:/{name}/{version}"
-        tags[f"scratchnet.best{slug}.model_alias"] = alias_for(winner.condition)
+        tags[outcome_tag(winner.condition, "model")] = f"models:/{name}/{version}"
+        tags[outcome_tag(winner.condition, "model_alias")] = alias
         at = f" at {where}" if where else ""
         lines.append(f"[mlflow] best run{at} {winner.run_id}: " + (
-            f"registered as {name} version {version}, alias @{alias_for(winner.condition)}"
+            f"registered as {name} version {version}, alias @{alias}"
             if new else f"already {name} version {version} (registered before; left as is)"))
     return tags, lines
 
@@ -49,12 +48,6 @@ def version_tags(report: Report, winner, where: str) -> dict[str, str]:
             models.TAG_SETTING: setting_words(row, report.design.choices),
             models.TAG_TRUE_MSE: true_mse_words(row),
             models.TAG_TIED: str(winner.tied)}
-
-
-def true_mse_words(row) -> str:
-    """'0.0239 [0.0142, 0.0401] over 3 seeds', as the parent run's tag says it."""
-    seeds = f" over {row.seeds} seeds" if row.seeds > 1 else ""
-    return f"{interval_words(row, 'true_mse')}{seeds}"
 
 
 def description(report: Report, winner, where: str) -> str:
