@@ -196,6 +196,21 @@ def start_sweep(folder: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_until_answering(url: str, process: subprocess.Popen, seconds: float = 120,
+                         log: Path | None = None) -> None:
+    """Poll ``url`` until it answers; fail if the server's process ends first (with its
+    ``log``, if given) or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert process.poll() is None, log.read_text() if log else f"no server at {url}"
+            assert time.monotonic() < deadline, f"nothing answered at {url}"
+            time.sleep(0.5)
+
+
 def stop_server(process: subprocess.Popen, seconds: float = 30) -> None:
     """SIGTERM to a server's process group (the UI script, mlflow, uvicorn); SIGKILL to
     what is left after ``seconds`` (uvicorn waits for a browser's open connections)."""

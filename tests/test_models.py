@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from conftest import (
     run_cli,
     stop_server,
     store_uri,
+    wait_until_answering,
 )
 from scratchnet import tracking
 from scratchnet.nn.network import predict
@@ -218,15 +218,7 @@ def test_mlflow_models_serve_answers_invocations(registered):
             env={**os.environ, "MLFLOW_TRACKING_URI": store_uri(folder),  # and its uvicorn:
                  "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, (folder / "serve.log").read_text()
-                assert time.monotonic() < deadline, "mlflow models serve never answered"
-                time.sleep(0.5)
+        wait_until_answering(f"http://127.0.0.1:{port}/ping", server, log=folder / "serve.log")
         body = json.dumps({"inputs": [{"t": float(t)} for t in T]}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})

@@ -6,14 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port, recorded_sweep, stop_server
+from conftest import ROOT, free_port, recorded_sweep, stop_server, wait_until_answering
 from scratchnet.report import build_report
 
 pytestmark = pytest.mark.slow
@@ -82,14 +80,7 @@ def test_report_html_opens_in_the_mlflow_ui_artifact_view(reported, tmp_path, br
                               env=env, cwd=tmp_path, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "no MLflow UI"
-                time.sleep(0.5)
+        wait_until_answering(f"http://127.0.0.1:{port}/health", server)
         browser.get(f"http://127.0.0.1:{port}/#/experiments/{sweep.exp_id}/runs/"
                     f"{sweep.parent_id}/artifacts/report/report.html"
                     "?workflowType=machine_learning")

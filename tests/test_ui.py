@@ -11,22 +11,18 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, compose_config, free_port, stop_server, store_uri
+from conftest import (
+    ROOT,
+    compose_config,
+    free_port,
+    stop_server,
+    store_uri,
+    wait_until_answering,
+)
 from scratchnet.run import run
 
 # A real MLflow UI server: the slow suite (pytest -m slow).
 pytestmark = pytest.mark.slow
-
-
-def wait_for(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ def ui(tmp_path):
                               cwd=tmp_path, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(f"http://127.0.0.1:{port}/health")
+        wait_until_answering(f"http://127.0.0.1:{port}/health", server, seconds=60)
         yield port, outcome.run_id, server
     finally:
         stop_server(server)
